@@ -1,0 +1,118 @@
+# callvault: plain Makefile with pkg-config.
+#
+#   make            build build/callvault
+#   make check      every test (unit + integration), -Werror, ASan + UBSan
+#   make demo       build, create a demo vault, mount it, show it
+#   make demo-stop  unmount the demo
+#   make bench      benchmarks, as ratios against baselines run alongside
+#   make deps       install every build and test dependency (apt-get)
+#   make install    PREFIX=/usr DESTDIR=...
+#   make SANITIZE=address,undefined   any build with sanitizers
+
+PREFIX ?= /usr
+DESTDIR ?=
+BUILD ?= build
+SANITIZE ?=
+WERROR ?=
+
+PKGS := fuse3 libsodium opus ogg sndfile sqlite3 jansson inih speexdsp
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARNINGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wno-missing-field-initializers
+SAN_FLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all)
+override CPPFLAGS += -Iinclude -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-DFUSE_USE_VERSION=35
+ALL_CFLAGS := -std=c11 $(WARNINGS) $(if $(WERROR),-Werror) $(CFLAGS) \
+	$(PKG_CFLAGS) $(SAN_FLAGS) -fstack-protector-strong
+ALL_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS) -Wl,-z,relro,-z,now
+LIBS := $(PKG_LIBS) -lpthread -lm
+
+SRCS := $(wildcard src/*.c)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Debian packages: build, tests, demo, benchmarks. The only place packages
+# are installed.
+DEPS_BUILD := build-essential pkg-config libfuse3-dev fuse3 libsodium-dev \
+	libopus-dev libogg-dev libsndfile1-dev libsqlite3-dev libjansson-dev \
+	libinih-dev libspeexdsp-dev
+DEPS_TEST := python3 python3-pytest sox ffmpeg opus-tools attr rsync restic \
+	sqlite3 util-linux procps psmisc coreutils findutils tar
+DEPS_BENCH := gocryptfs
+DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH)
+
+.PHONY: all check check-unit check-integration demo demo-stop bench deps \
+	install clean format
+
+all: $(BUILD)/callvault
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libcallvault.a: $(OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/callvault: $(BUILD)/obj/main.o $(BUILD)/libcallvault.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(BUILD)/libcallvault.a | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+		$(BUILD)/libcallvault.a $(LIBS)
+
+-include $(OBJS:.o=.d) $(BUILD)/obj/main.d
+
+# Every test, in a separate sanitized -Werror build so that a plain `make`
+# build is never mixed with it.
+check:
+	$(MAKE) BUILD=build/check SANITIZE=address,undefined WERROR=1 \
+		check-unit check-integration
+
+check-unit: $(UNIT_BINS)
+	tests/run-unit $(UNIT_BINS)
+
+check-integration: $(BUILD)/callvault
+	CALLVAULT_BIN=$(abspath $(BUILD)/callvault) \
+		tests/run-integration
+
+demo: $(BUILD)/callvault
+	scripts/demo start $(abspath $(BUILD))
+
+demo-stop:
+	scripts/demo stop $(abspath $(BUILD))
+
+bench:
+	$(MAKE) BUILD=build/bench CFLAGS="-O2 -g -DNDEBUG" all
+	bench/run $(abspath build/bench/callvault)
+
+deps:
+	@missing=$$(for p in $(DEPS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing; \
+	else echo "all dependencies are installed"; fi
+
+install: $(BUILD)/callvault
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/sbin
+	install -m 0755 $(BUILD)/callvault $(DESTDIR)$(PREFIX)/bin/callvault
+	ln -sf $(PREFIX)/bin/callvault $(DESTDIR)/sbin/mount.callvault
+
+format:
+	clang-format -i src/*.c include/callvault/*.h tests/unit/*.c tests/unit/*.h
+
+clean:
+	rm -rf build

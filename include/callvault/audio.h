@@ -1,0 +1,83 @@
+/* Audio: recognises and validates what recorders send, and produces the Ogg
+ * Opus (RFC 7845) stream that the register keeps. Never sees keys or paths:
+ * input comes through a reader callback, output goes to a sink callback, so
+ * that plaintext audio only ever lives in memory.
+ *
+ * Accepted input:
+ *   - WAV (RIFF/WAVE, also WAVE_FORMAT_EXTENSIBLE) with 16-bit PCM, G.711
+ *     mu-law or A-law, 8000..48000 Hz, 1 or 2 channels; RIFF and data sizes
+ *     exact, 0 or 0xFFFFFFFF (streaming writers patch them late); extra
+ *     chunks (LIST, fact, ...) skipped. Decoded with libsndfile.
+ *   - Ogg Opus, validated (OpusHead, OpusTags, packets) and kept as is.
+ * WAV is encoded with libopus at the source's own rate where Opus has it
+ * (8, 12, 16, 24, 48 kHz), otherwise resampled (speexdsp) to the next
+ * higher Opus rate; stereo stays stereo; muxed with libogg. Granule
+ * positions trim the end exactly, so the duration equals the source's.
+ *
+ * Functions return 0 or a positive errno; EINVAL means "bad input" and comes
+ * with a one-line reason in err (e.g. "unsupported WAV encoding (IEEE
+ * float)"). */
+#ifndef CALLVAULT_AUDIO_H
+#define CALLVAULT_AUDIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct audio_params {
+	int bitrate;    /* bits per second per channel; 16000 for speech */
+	int complexity; /* libopus complexity, 0..10 */
+};
+
+/* Random-access input. pread returns bytes read, 0 at end, or -errno. */
+struct audio_source {
+	void *ctx;
+	ssize_t (*pread)(void *ctx, void *buf, size_t len, uint64_t off);
+	uint64_t size;
+};
+
+/* Receives output bytes in order. Returns 0 or a positive errno, which
+ * aborts the transcode and is returned by it. */
+typedef int (*audio_sink_fn)(void *ctx, const void *buf, size_t len);
+
+enum audio_format {
+	AUDIO_FORMAT_UNKNOWN = 0,
+	AUDIO_FORMAT_WAV,
+	AUDIO_FORMAT_OPUS,
+};
+
+struct audio_result {
+	enum audio_format input;
+	uint32_t source_rate;   /* sample rate of the input */
+	int channels;
+	uint64_t duration_ms;   /* of the audio, rounded to nearest ms */
+	uint64_t samples;       /* per channel, at source_rate */
+	uint64_t out_bytes;     /* Ogg Opus bytes given to the sink */
+};
+
+/* Recognises the input by its first bytes. */
+enum audio_format audio_sniff(const void *head, size_t len);
+
+/* Reads the whole input and writes Ogg Opus to sink: encodes WAV, or
+ * validates and copies Ogg Opus. Memory stays bounded whatever the length.
+ * An empty input or one with no audio samples is EINVAL. */
+int audio_transcode(const struct audio_source *src,
+		    const struct audio_params *params, audio_sink_fn sink,
+		    void *sink_ctx, struct audio_result *res, char *err,
+		    size_t errlen);
+
+/* Push encoder, for input that arrives as PCM over time (a recorder writing
+ * into the mount). Interleaved signed 16-bit samples at `rate`. */
+struct audio_encoder;
+
+int audio_encoder_new(uint32_t rate, int channels,
+		      const struct audio_params *params, audio_sink_fn sink,
+		      void *sink_ctx, struct audio_encoder **out, char *err,
+		      size_t errlen);
+int audio_encoder_push(struct audio_encoder *e, const int16_t *pcm,
+		       size_t frames);
+/* Flushes the last packet and the end-of-stream page. */
+int audio_encoder_finish(struct audio_encoder *e, struct audio_result *res);
+void audio_encoder_free(struct audio_encoder *e);
+
+#endif

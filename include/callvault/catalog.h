@@ -1,0 +1,157 @@
+/* The catalog: SQLite database VAULT/catalog.db holding the directory
+ * (teams, users, grants), the wrapped epoch keys and the call index. Every
+ * SQL statement of callvault lives in catalog.c.
+ *
+ * A `struct catalog` is one connection and is not thread-safe: use one per
+ * thread (vault_catalog() hands out per-thread connections). WAL mode,
+ * synchronous=FULL, foreign keys on, secure_delete on, busy timeout set, so
+ * that the CLI and a mount can use a vault at the same time.
+ *
+ * Functions return 0 or a positive errno: ENOENT (no such row), EEXIST
+ * (duplicate), EINVAL (bad argument), EBUSY (locked past the timeout), EIO
+ * (anything else, logged with SQLite's message). */
+#ifndef CALLVAULT_CATALOG_H
+#define CALLVAULT_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "callvault/call.h"
+#include "callvault/keys.h"
+
+#define CATALOG_TEAM_LEN 64
+#define CATALOG_MAX_TEAMS 32 /* teams one supervisor may supervise */
+#define CATALOG_VAULT_ID_LEN 16
+
+enum role {
+	ROLE_AGENT = 1 << 0,
+	ROLE_SUPERVISOR = 1 << 1,
+	ROLE_ADMIN = 1 << 2,
+	ROLE_BACKUP = 1 << 3,    /* by grant only */
+	ROLE_RECORDER = 1 << 4,  /* by grant only */
+};
+
+/* "agent" <-> ROLE_AGENT ...; role_parse returns 0 for unknown names. */
+const char *role_name(enum role r);
+enum role role_parse(const char *name);
+
+struct catalog_user {
+	char login[CALL_LOGIN_LEN];
+	uint32_t uid;
+	char name[CALL_NAME_LEN];
+	enum role role;                   /* agent, supervisor or admin */
+	char team[CATALOG_TEAM_LEN];      /* an agent's team; "" if none */
+	int32_t trained_until;            /* day number; -1 = never */
+	uint32_t agent_id;                /* stable id of this login */
+	/* teams a supervisor supervises */
+	char supervises[CATALOG_MAX_TEAMS][CATALOG_TEAM_LEN];
+	int nsupervises;
+};
+
+struct catalog;
+
+/* Creates catalog.db with the current schema and the vault's identity.
+ * EEXIST if it exists. */
+int catalog_create(const char *path, const unsigned char check[KEYS_CHECK_LEN]);
+
+#define CATALOG_READONLY 1
+int catalog_open(const char *path, int flags, struct catalog **out);
+void catalog_close(struct catalog *c);
+
+/* The key check value stored at creation (see keys_check_value). */
+int catalog_key_check(struct catalog *c, unsigned char out[KEYS_CHECK_LEN]);
+
+/* Transactions (BEGIN IMMEDIATE). Nesting is not supported. */
+int catalog_begin(struct catalog *c);
+int catalog_commit(struct catalog *c);
+void catalog_rollback(struct catalog *c);
+
+/* A counter bumped by every change of the directory (users, teams,
+ * grants), so that a mount can tell cheaply whether what it derived from
+ * the directory is still current. */
+int catalog_directory_version(struct catalog *c, int64_t *out);
+
+/* Teams. */
+int catalog_team_add(struct catalog *c, const char *name);
+int catalog_team_exists(struct catalog *c, const char *name);  /* 0/ENOENT */
+int catalog_team_list(struct catalog *c,
+		      int (*fn)(void *ctx, const char *name, int members),
+		      void *ctx);
+
+/* Users. add: EEXIST if the login or uid is taken, ENOENT if a team does
+ * not exist. The agent id is assigned by the catalog and kept for the
+ * login forever (a deleted and re-added login gets the same id). */
+int catalog_user_add(struct catalog *c, const struct catalog_user *u);
+/* Replaces every field of the user `u->login` but its agent id. */
+int catalog_user_update(struct catalog *c, const struct catalog_user *u);
+int catalog_user_del(struct catalog *c, const char *login);
+int catalog_user_get(struct catalog *c, const char *login,
+		     struct catalog_user *out);
+int catalog_user_by_uid(struct catalog *c, uint32_t uid,
+			struct catalog_user *out);
+int catalog_user_list(struct catalog *c,
+		      int (*fn)(void *ctx, const struct catalog_user *u),
+		      void *ctx);
+
+/* Agent ids: the stable number behind an agent directory. Logins of deleted
+ * users keep theirs. */
+int catalog_agent_id(struct catalog *c, const char *login, uint32_t *id);
+int catalog_agent_login(struct catalog *c, uint32_t id,
+			char out[CALL_LOGIN_LEN]);
+/* Agent ids of the current members of `team`. */
+int catalog_team_agents(struct catalog *c, const char *team,
+			int (*fn)(void *ctx, uint32_t agent_id), void *ctx);
+
+/* Grants: a role for every member of a Unix group. */
+int catalog_grant_add(struct catalog *c, enum role role, uint32_t gid);
+int catalog_grant_del(struct catalog *c, enum role role, uint32_t gid);
+/* OR of the roles granted to any of `gids`. */
+int catalog_grant_roles(struct catalog *c, const uint32_t *gids, size_t n,
+			unsigned *roles);
+int catalog_grant_list(struct catalog *c,
+		       int (*fn)(void *ctx, enum role role, uint32_t gid),
+		       void *ctx);
+
+/* Epoch keys, wrapped. put: inserts if absent; if another writer got there
+ * first, `wrapped` is overwritten with the stored key, so every call of a
+ * day uses the same key. get: ENOENT if absent or destroyed. */
+int catalog_epoch_put(struct catalog *c, int32_t day,
+		      unsigned char wrapped[KEYS_WRAPPED_LEN]);
+int catalog_epoch_get(struct catalog *c, int32_t day,
+		      unsigned char wrapped[KEYS_WRAPPED_LEN]);
+
+/* Call numbers come from a counter that never goes back, also across
+ * erasures and rebuilds. */
+int catalog_call_num_next(struct catalog *c, uint64_t *num);
+/* Raises the counter to at least `num` + 1 (rebuild). */
+int catalog_call_num_seen(struct catalog *c, uint64_t num);
+
+int catalog_call_insert(struct catalog *c, const struct call_record *rec);
+int catalog_call_get(struct catalog *c, uint64_t num, struct call_record *out);
+
+/* Days that have calls, ascending; agents (ids) that have calls on a day,
+ * ascending; calls of one agent on one day, by start time. With
+ * `agent_filter` non-NULL, only agents for which it returns 1 count. */
+int catalog_days(struct catalog *c, int (*fn)(void *ctx, int32_t day),
+		 void *ctx);
+int catalog_day_agents(struct catalog *c, int32_t day,
+		       int (*fn)(void *ctx, uint32_t agent_id), void *ctx);
+int catalog_calls_of(struct catalog *c, int32_t day, uint32_t agent_id,
+		     int (*fn)(void *ctx, const struct call_record *rec),
+		     void *ctx);
+
+/* Calls filtered for the admin listing; day < 0 / agent NULL: any. */
+int catalog_calls_list(struct catalog *c, int32_t day, const char *agent,
+		       int (*fn)(void *ctx, const struct call_record *rec),
+		       void *ctx);
+/* Calls whose customer number hash equals `hash`. */
+int catalog_calls_by_number(struct catalog *c,
+			    const unsigned char hash[CALL_NUMBER_HASH_LEN],
+			    int (*fn)(void *ctx,
+				      const struct call_record *rec),
+			    void *ctx);
+
+/* Counts for statfs: calls and days. */
+int catalog_counts(struct catalog *c, uint64_t *calls, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,63 @@
+/* The blob store: where blob files live. Local directory backend:
+ *
+ *   VAULT/blobs/YYYY-MM-DD/c-000184.cvb   committed blobs
+ *   VAULT/spool/                          blobs being written
+ *   VAULT/quarantine/                     rejected input, sealed
+ *
+ * The store knows paths and durability, never keys or formats. One day a
+ * second backend (an object store) will sit behind the same functions.
+ * Thread-safe. Functions return 0 or a positive errno. */
+#ifndef CALLVAULT_STORE_H
+#define CALLVAULT_STORE_H
+
+#include <stdint.h>
+
+struct store;
+
+/* Creates the store's directories inside the (existing) vault directory. */
+int store_create(const char *vault_dir);
+int store_open(const char *vault_dir, struct store **out);
+void store_close(struct store *s);
+
+/* A spool file being written. */
+struct store_spool {
+	int fd;
+	char name[64];
+};
+
+/* Creates a new, empty spool file open for reading and writing. */
+int store_spool_create(struct store *s, struct store_spool *sp);
+
+/* Makes a finished spool file the blob of call `num` of `day`: fsyncs the
+ * file, renames it into place, fsyncs the directories. Closes sp->fd.
+ * EEXIST if that blob already exists (nothing is replaced). */
+int store_spool_commit(struct store *s, struct store_spool *sp, int32_t day,
+		       uint64_t num);
+
+/* Discards a spool file (closes and unlinks). Safe on a failed create. */
+void store_spool_abort(struct store *s, struct store_spool *sp);
+
+/* Opens blob `num` of `day` read-only (O_CLOEXEC). ENOENT if absent. */
+int store_blob_open(struct store *s, int32_t day, uint64_t num, int *fd_out);
+
+/* Deletes blob `num` of `day` and fsyncs its directory; removes the day
+ * directory when it becomes empty. ENOENT if absent. */
+int store_blob_unlink(struct store *s, int32_t day, uint64_t num);
+
+/* Calls fn for every committed blob, in day then call order. Stops and
+ * returns fn's value when it is not 0. Names that are not blobs are
+ * skipped with a log line. */
+int store_blob_foreach(struct store *s,
+		       int (*fn)(void *ctx, int32_t day, uint64_t num),
+		       void *ctx);
+
+/* Spool files left by a crash: calls fn with each name; the caller decides
+ * (recover or quarantine) and then unlinks with store_spool_remove(). */
+int store_spool_foreach(struct store *s,
+			int (*fn)(void *ctx, const char *name), void *ctx);
+int store_spool_remove(struct store *s, const char *name);
+
+/* Path of the vault directory the store lives in. */
+const char *store_dir(const struct store *s);
+
+#endif

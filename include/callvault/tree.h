@@ -1,0 +1,62 @@
+/* The mapping between the mounted tree and catalog objects: inode numbers
+ * and names. Pure functions, no I/O.
+ *
+ * Inode numbers are derived from catalog ids, so they are the same on every
+ * mount (rsync, tar and find -inum rely on that):
+ *
+ *   1                         /
+ *   2                         /incoming
+ *   3                         /encrypted
+ *   kind 1 << 56 | day        /YYYY-MM-DD
+ *   kind 2 << 56 | day << 24 | agent id   /YYYY-MM-DD/LOGIN
+ *   kind 3 << 56 | call num   .../HHMMSS-c-NNNNNN.opus
+ *   kind 4 << 56 | call num   .../HHMMSS-c-NNNNNN.json
+ *
+ * Day numbers must lie in [0, 2^20) (1970..4840), agent ids in [0, 2^24)
+ * and call numbers in [1, 2^56). */
+#ifndef CALLVAULT_TREE_H
+#define CALLVAULT_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "callvault/call.h"
+
+enum tree_kind {
+	TREE_INVALID = 0,
+	TREE_ROOT,
+	TREE_INCOMING,
+	TREE_ENCRYPTED,
+	TREE_DAY,
+	TREE_AGENT,
+	TREE_OPUS,
+	TREE_JSON,
+};
+
+struct tree_node {
+	enum tree_kind kind;
+	int32_t day;       /* TREE_DAY, TREE_AGENT */
+	uint32_t agent_id; /* TREE_AGENT */
+	uint64_t num;      /* TREE_OPUS, TREE_JSON */
+};
+
+#define TREE_INO_ROOT 1
+#define TREE_INO_INCOMING 2
+#define TREE_INO_ENCRYPTED 3
+
+/* 0 if the node cannot be numbered (out of range). */
+uint64_t tree_ino(const struct tree_node *n);
+/* TREE_INVALID in n->kind for numbers that are not ours. */
+void tree_decode(uint64_t ino, struct tree_node *n);
+
+/* Names of call files: "093015-c-000184.opus". */
+#define TREE_NAME_LEN 64
+void tree_call_name(const struct call_record *rec, enum tree_kind kind,
+		    char out[TREE_NAME_LEN]);
+/* Parses a call file name into kind and call number, and its HHMMSS part
+ * (which the caller must check against the record). EINVAL if it is not a
+ * call file name. */
+int tree_parse_call_name(const char *name, enum tree_kind *kind,
+			 uint64_t *num, char hhmmss[7]);
+
+#endif

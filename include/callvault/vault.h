@@ -1,0 +1,60 @@
+/* A vault: one directory holding the catalog, the blob store and the
+ * configuration, and the master key file beside it (VAULT.key), never
+ * inside. vault_open() proves the key belongs to the vault before anything
+ * else is touched. Functions return 0 or a positive errno; errors that a
+ * user must see come with a one-line reason in err. */
+#ifndef CALLVAULT_VAULT_H
+#define CALLVAULT_VAULT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "callvault/blob.h"
+#include "callvault/call.h"
+#include "callvault/catalog.h"
+#include "callvault/config.h"
+#include "callvault/keys.h"
+#include "callvault/store.h"
+
+struct vault;
+
+/* Where the key of `vault_dir` is by default: "DIR.key" beside it. Returns
+ * a malloc()ed path or NULL. */
+char *vault_default_key_path(const char *vault_dir);
+
+/* Creates a vault in `dir` (created if missing; refused unless empty) and a
+ * new random master key in `key_file` (NULL: the default path), written
+ * 0400 with O_EXCL, wrapped by `passphrase` if not NULL. Refuses a key path
+ * inside the vault. */
+int vault_create(const char *dir, const char *key_file, const char *passphrase,
+		 char *err, size_t errlen);
+
+#define VAULT_READONLY 1
+
+/* Opens an existing vault: reads its configuration and the key (NULL: the
+ * default path), and checks the key against the vault's key check value.
+ * EACCES "wrong key" if it does not match. */
+int vault_open(const char *dir, const char *key_file, int flags,
+	       struct vault **out, char *err, size_t errlen);
+void vault_close(struct vault *v);
+
+const char *vault_dir(const struct vault *v);
+const struct config *vault_config(const struct vault *v);
+const struct keyring *vault_keys(const struct vault *v);
+struct store *vault_store(struct vault *v);
+
+/* The calling thread's catalog connection, opened on first use and closed
+ * when the thread exits or the vault is closed. NULL on failure (logged). */
+struct catalog *vault_catalog(struct vault *v);
+
+/* The key of a call: unwraps its day's epoch key and derives the call key.
+ * ENOENT if the epoch key is gone (expired), EBADMSG if it does not
+ * authenticate. */
+int vault_call_key(struct vault *v, const struct call_record *rec,
+		   struct secret *out);
+
+/* Opens the blob of a call for reading (blob_open with its call key). */
+int vault_blob_open(struct vault *v, const struct call_record *rec,
+		    struct blob_reader **out);
+
+#endif
