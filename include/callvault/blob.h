@@ -64,8 +64,8 @@ void blob_writer_free(struct blob_writer *w);
 
 struct blob_reader;
 
-/* Opens the blob in `fd` (the reader takes ownership of fd and closes it)
- * with its call key, checking header, size and sealed trailer. EBADMSG if
+/* Opens the blob in `fd` (the reader takes ownership of fd and closes it,
+ * also when blob_open fails) with its call key, checking header, size and sealed trailer. EBADMSG if
  * anything fails to authenticate, EINVAL if it is not a blob. If `meta` is
  * not NULL, *meta receives a malloc()ed copy of the metadata (NUL-terminated
  * for convenience) and *meta_len its length. */

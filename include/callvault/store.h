@@ -30,7 +30,8 @@ int store_spool_create(struct store *s, struct store_spool *sp);
 
 /* Makes a finished spool file the blob of call `num` of `day`: fsyncs the
  * file, renames it into place, fsyncs the directories. Closes sp->fd.
- * EEXIST if that blob already exists (nothing is replaced). */
+ * EEXIST if that blob already exists (nothing is replaced). On failure the
+ * spool file and sp->fd are left for store_spool_abort(). */
 int store_spool_commit(struct store *s, struct store_spool *sp, int32_t day,
 		       uint64_t num);
 

@@ -1,0 +1,676 @@
+/* The encrypted container of one call, format version 1 (docs/format.md).
+ *
+ *   header   64 bytes, authenticated as AD by every chunk and the trailer
+ *   chunks   XChaCha20-Poly1305(plaintext chunk) || tag, n = max(1, ceil)
+ *   trailer  sealed metadata || tag, le64 plain size, le32 meta length,
+ *            8-byte footer magic
+ *
+ * The reader decrypts only the chunks a read touches and keeps the last
+ * partially read chunk in a small cache, so sequential small reads do not
+ * decrypt a chunk many times. */
+#include "callvault/blob.h"
+#include "callvault/log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HDR_MAGIC "CVBLOB\r\n"
+#define FOOTER_MAGIC "CVBEND\r\n"
+#define MAGIC_LEN 8
+#define ALG_XCHACHA20POLY1305 1
+#define KEY_LEN crypto_aead_xchacha20poly1305_ietf_KEYBYTES
+#define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define FOOTER_LEN 20 /* le64 plain size, le32 meta length, magic */
+#define CHUNK_AD_LEN (BLOB_HEADER_LEN + 9)
+#define TRAILER_AD_LEN (BLOB_HEADER_LEN + 12)
+/* The trailer's nonce index: never a chunk index. */
+#define TRAILER_INDEX UINT64_MAX
+/* Bounds a reader accepts, so a hostile header cannot make it allocate
+ * without limit. Writers always use BLOB_CHUNK_SIZE. */
+#define CHUNK_MIN 1024u
+#define CHUNK_MAX (16u << 20)
+#define META_MAX (16u << 20)
+#define PLAIN_MAX (UINT64_C(1) << 56)
+
+/* Header offsets. */
+#define H_MAGIC 0
+#define H_VERSION 8
+#define H_ALG 10
+#define H_CHUNK 12
+#define H_CALL 16
+#define H_DAY 24
+#define H_NONCE 28
+#define H_RESERVED 52
+
+_Static_assert(H_RESERVED + 12 == BLOB_HEADER_LEN, "header layout");
+_Static_assert(NONCE_LEN == 24 && TAG_LEN == 16 && KEY_LEN == 32,
+	       "XChaCha20-Poly1305 sizes");
+
+struct blob_writer {
+	int fd;                  /* not owned */
+	unsigned char *key;      /* guarded */
+	unsigned char hdr[BLOB_HEADER_LEN];
+	unsigned char *buf;      /* guarded; one chunk of plaintext + tag */
+	size_t fill;             /* plaintext bytes in buf */
+	uint64_t index;          /* index of the chunk in buf */
+	uint64_t plain_size;
+	uint64_t file_size;      /* bytes written so far */
+	int err;                 /* sticky: a failed writer stays failed */
+	int finished;
+};
+
+struct blob_reader {
+	int fd;
+	unsigned char *key;      /* guarded */
+	unsigned char hdr[BLOB_HEADER_LEN];
+	uint64_t call_num;
+	uint32_t chunk_size;
+	uint64_t plain_size;
+	uint64_t nchunks;
+	atomic_int warned;       /* one log line per reader is enough */
+	pthread_mutex_t lock;
+	unsigned char *cache;    /* guarded; protected by lock */
+	uint64_t cache_idx;      /* protected by lock; UINT64_MAX = empty */
+};
+
+/* What blob_peek() learns, plus what the reader needs. */
+struct layout {
+	struct blob_info info;
+	unsigned char hdr[BLOB_HEADER_LEN];
+	uint32_t meta_len;
+	uint64_t nchunks;
+};
+
+static void le16_put(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static void le32_put(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void le64_put(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint16_t le16_get(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t le32_get(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64_get(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void set_err(char *err, size_t errlen, const char *msg)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s", msg);
+}
+
+static int pwrite_all(int fd, const unsigned char *p, size_t len, uint64_t off)
+{
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* A short read means the file shrank under us: EIO. */
+static int pread_all(int fd, unsigned char *p, size_t len, uint64_t off)
+{
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		if (n == 0)
+			return EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* The nonce of chunk `index`: the base nonce with its first 8 bytes XORed
+ * with le64(index). */
+static void nonce_for(const unsigned char hdr[BLOB_HEADER_LEN],
+		      uint64_t index, unsigned char nonce[NONCE_LEN])
+{
+	unsigned char ix[8];
+
+	memcpy(nonce, hdr + H_NONCE, NONCE_LEN);
+	le64_put(ix, index);
+	for (int i = 0; i < 8; i++)
+		nonce[i] ^= ix[i];
+}
+
+static void chunk_ad(const unsigned char hdr[BLOB_HEADER_LEN],
+		     uint64_t index, int last, unsigned char ad[CHUNK_AD_LEN])
+{
+	memcpy(ad, hdr, BLOB_HEADER_LEN);
+	le64_put(ad + BLOB_HEADER_LEN, index);
+	ad[BLOB_HEADER_LEN + 8] = last ? 1 : 0;
+}
+
+static void trailer_ad(const unsigned char hdr[BLOB_HEADER_LEN],
+		       uint64_t plain_size, uint32_t meta_len,
+		       unsigned char ad[TRAILER_AD_LEN])
+{
+	memcpy(ad, hdr, BLOB_HEADER_LEN);
+	le64_put(ad + BLOB_HEADER_LEN, plain_size);
+	le32_put(ad + BLOB_HEADER_LEN + 8, meta_len);
+}
+
+static uint64_t chunk_count(uint64_t plain_size, uint32_t chunk_size)
+{
+	if (plain_size == 0)
+		return 1;
+	return (plain_size - 1) / chunk_size + 1;
+}
+
+/* Plaintext length of chunk i. */
+static size_t chunk_len(uint64_t plain_size, uint32_t chunk_size,
+			uint64_t nchunks, uint64_t i)
+{
+	if (i + 1 < nchunks)
+		return chunk_size;
+	return (size_t)(plain_size - i * chunk_size);
+}
+
+static uint64_t chunk_offset(uint32_t chunk_size, uint64_t i)
+{
+	return BLOB_HEADER_LEN + i * ((uint64_t)chunk_size + TAG_LEN);
+}
+
+static int read_layout(int fd, struct layout *l, char *err, size_t errlen)
+{
+	unsigned char foot[FOOTER_LEN];
+	const unsigned char *h = l->hdr;
+	struct stat st;
+	uint64_t expect;
+	int rc;
+
+	memset(l, 0, sizeof *l);
+	set_err(err, errlen, "");
+	if (fstat(fd, &st) != 0) {
+		rc = errno;
+		set_err(err, errlen, strerror(rc));
+		return rc;
+	}
+	l->info.file_size = (uint64_t)st.st_size;
+	if (!S_ISREG(st.st_mode) ||
+	    l->info.file_size < BLOB_HEADER_LEN + 2 * TAG_LEN + FOOTER_LEN) {
+		set_err(err, errlen, "too short to be a callvault blob");
+		return EINVAL;
+	}
+	rc = pread_all(fd, l->hdr, BLOB_HEADER_LEN, 0);
+	if (!rc)
+		rc = pread_all(fd, foot, FOOTER_LEN,
+			       l->info.file_size - FOOTER_LEN);
+	if (rc) {
+		set_err(err, errlen, strerror(rc));
+		return rc;
+	}
+	if (memcmp(h + H_MAGIC, HDR_MAGIC, MAGIC_LEN) != 0) {
+		set_err(err, errlen, "not a callvault blob (bad magic)");
+		return EINVAL;
+	}
+	l->info.version = le16_get(h + H_VERSION);
+	if (l->info.version != BLOB_VERSION) {
+		set_err(err, errlen, "unsupported blob version");
+		return EINVAL;
+	}
+	if (le16_get(h + H_ALG) != ALG_XCHACHA20POLY1305) {
+		set_err(err, errlen, "unsupported blob algorithm");
+		return EINVAL;
+	}
+	l->info.chunk_size = le32_get(h + H_CHUNK);
+	if (l->info.chunk_size < CHUNK_MIN || l->info.chunk_size > CHUNK_MAX) {
+		set_err(err, errlen, "unsupported blob chunk size");
+		return EINVAL;
+	}
+	l->info.call_num = le64_get(h + H_CALL);
+	l->info.day = (int32_t)le32_get(h + H_DAY);
+	for (int i = H_RESERVED; i < BLOB_HEADER_LEN; i++) {
+		if (h[i] != 0) {
+			set_err(err, errlen, "blob header reserved bytes not zero");
+			return EINVAL;
+		}
+	}
+	if (memcmp(foot + 12, FOOTER_MAGIC, MAGIC_LEN) != 0) {
+		set_err(err, errlen, "blob has no footer (truncated?)");
+		return EINVAL;
+	}
+	l->info.plain_size = le64_get(foot);
+	l->meta_len = le32_get(foot + 8);
+	if (l->info.plain_size > PLAIN_MAX || l->meta_len > META_MAX) {
+		set_err(err, errlen, "blob footer sizes out of range");
+		return EINVAL;
+	}
+	l->nchunks = chunk_count(l->info.plain_size, l->info.chunk_size);
+	expect = BLOB_HEADER_LEN + l->info.plain_size + l->nchunks * TAG_LEN +
+		 l->meta_len + TAG_LEN + FOOTER_LEN;
+	if (expect != l->info.file_size) {
+		set_err(err, errlen,
+			"blob size does not match its footer (truncated or "
+			"extended)");
+		return EINVAL;
+	}
+	return 0;
+}
+
+int blob_peek(int fd, struct blob_info *info, char *err, size_t errlen)
+{
+	struct layout l;
+	int rc = read_layout(fd, &l, err, errlen);
+
+	if (!rc)
+		*info = l.info;
+	return rc;
+}
+
+/* ---- writer ---- */
+
+int blob_writer_new(int fd, const unsigned char key[32], uint64_t num,
+		    int32_t day, struct blob_writer **out)
+{
+	struct blob_writer *w;
+	int err;
+
+	*out = NULL;
+	w = calloc(1, sizeof *w);
+	if (!w)
+		return ENOMEM;
+	w->fd = fd;
+	w->key = sodium_malloc(KEY_LEN);
+	w->buf = sodium_malloc(BLOB_CHUNK_SIZE + TAG_LEN);
+	if (!w->key || !w->buf) {
+		err = ENOMEM;
+		goto fail;
+	}
+	memcpy(w->key, key, KEY_LEN);
+	memcpy(w->hdr + H_MAGIC, HDR_MAGIC, MAGIC_LEN);
+	le16_put(w->hdr + H_VERSION, BLOB_VERSION);
+	le16_put(w->hdr + H_ALG, ALG_XCHACHA20POLY1305);
+	le32_put(w->hdr + H_CHUNK, BLOB_CHUNK_SIZE);
+	le64_put(w->hdr + H_CALL, num);
+	le32_put(w->hdr + H_DAY, (uint32_t)day);
+	randombytes_buf(w->hdr + H_NONCE, NONCE_LEN);
+	err = pwrite_all(fd, w->hdr, BLOB_HEADER_LEN, 0);
+	if (err)
+		goto fail;
+	w->file_size = BLOB_HEADER_LEN;
+	*out = w;
+	return 0;
+fail:
+	blob_writer_free(w);
+	return err;
+}
+
+/* Seals buf in place and appends it. */
+static int writer_seal(struct blob_writer *w, int last)
+{
+	unsigned char nonce[NONCE_LEN], ad[CHUNK_AD_LEN];
+	int err;
+
+	nonce_for(w->hdr, w->index, nonce);
+	chunk_ad(w->hdr, w->index, last, ad);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(w->buf, NULL, w->buf,
+						   w->fill, ad, sizeof ad,
+						   NULL, nonce, w->key);
+	err = pwrite_all(w->fd, w->buf, w->fill + TAG_LEN, w->file_size);
+	if (err)
+		return err;
+	w->file_size += w->fill + TAG_LEN;
+	w->index++;
+	w->fill = 0;
+	return 0;
+}
+
+int blob_writer_write(struct blob_writer *w, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	if (w->err)
+		return w->err;
+	if (w->finished)
+		return EINVAL;
+	if (len > PLAIN_MAX - w->plain_size)
+		return EFBIG;
+	while (len > 0) {
+		size_t n;
+		/* A full chunk is sealed only once more data proves it is not
+		 * the last one. */
+		if (w->fill == BLOB_CHUNK_SIZE) {
+			w->err = writer_seal(w, 0);
+			if (w->err)
+				return w->err;
+		}
+		n = BLOB_CHUNK_SIZE - w->fill;
+		if (n > len)
+			n = len;
+		memcpy(w->buf + w->fill, p, n);
+		w->fill += n;
+		w->plain_size += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int blob_writer_finish(struct blob_writer *w, const void *meta,
+		       size_t meta_len)
+{
+	unsigned char nonce[NONCE_LEN], ad[TRAILER_AD_LEN], foot[FOOTER_LEN];
+	unsigned char *sealed = NULL;
+	int err;
+
+	if (w->err)
+		return w->err;
+	if (w->finished)
+		return EINVAL;
+	if (meta_len > META_MAX)
+		return EINVAL;
+	err = writer_seal(w, 1);
+	if (err)
+		goto out;
+	sealed = malloc(meta_len + TAG_LEN);
+	if (!sealed) {
+		err = ENOMEM;
+		goto out;
+	}
+	nonce_for(w->hdr, TRAILER_INDEX, nonce);
+	trailer_ad(w->hdr, w->plain_size, (uint32_t)meta_len, ad);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, meta,
+						   meta_len, ad, sizeof ad,
+						   NULL, nonce, w->key);
+	le64_put(foot, w->plain_size);
+	le32_put(foot + 8, (uint32_t)meta_len);
+	memcpy(foot + 12, FOOTER_MAGIC, MAGIC_LEN);
+	err = pwrite_all(w->fd, sealed, meta_len + TAG_LEN, w->file_size);
+	if (err)
+		goto out;
+	w->file_size += meta_len + TAG_LEN;
+	err = pwrite_all(w->fd, foot, FOOTER_LEN, w->file_size);
+	if (err)
+		goto out;
+	w->file_size += FOOTER_LEN;
+	w->finished = 1;
+out:
+	free(sealed);
+	if (err)
+		w->err = err;
+	return err;
+}
+
+uint64_t blob_writer_plain_size(const struct blob_writer *w)
+{
+	return w->plain_size;
+}
+
+uint64_t blob_writer_file_size(const struct blob_writer *w)
+{
+	return w->file_size;
+}
+
+void blob_writer_free(struct blob_writer *w)
+{
+	if (!w)
+		return;
+	sodium_free(w->key);
+	sodium_free(w->buf); /* wipes any buffered plaintext */
+	free(w);
+}
+
+/* ---- reader ---- */
+
+static void reader_warn(struct blob_reader *r, uint64_t chunk)
+{
+	if (atomic_exchange(&r->warned, 1) == 0)
+		log_warnx("blob: call %llu: chunk %llu fails authentication",
+			  (unsigned long long)r->call_num,
+			  (unsigned long long)chunk);
+}
+
+/* Reads and decrypts chunk i into `plain` (room for its plaintext) using
+ * `tag` for the tag. 0, EBADMSG, or an I/O errno. */
+static int read_chunk(struct blob_reader *r, uint64_t i, unsigned char *plain)
+{
+	unsigned char nonce[NONCE_LEN], ad[CHUNK_AD_LEN], tag[TAG_LEN];
+	size_t len = chunk_len(r->plain_size, r->chunk_size, r->nchunks, i);
+	uint64_t off = chunk_offset(r->chunk_size, i);
+	int err;
+
+	err = pread_all(r->fd, plain, len, off);
+	if (!err)
+		err = pread_all(r->fd, tag, TAG_LEN, off + len);
+	if (err)
+		return err;
+	nonce_for(r->hdr, i, nonce);
+	chunk_ad(r->hdr, i, i + 1 == r->nchunks, ad);
+	/* In place: libsodium checks the tag before it decrypts, and wipes
+	 * the output on failure. */
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+		    plain, NULL, plain, len, tag, ad, sizeof ad, nonce,
+		    r->key) != 0)
+		return EBADMSG;
+	return 0;
+}
+
+int blob_open(int fd, const unsigned char key[32], struct blob_reader **out,
+	      char **meta, size_t *meta_len)
+{
+	unsigned char nonce[NONCE_LEN], ad[TRAILER_AD_LEN];
+	struct blob_reader *r = NULL;
+	unsigned char *sealed = NULL, *plain = NULL;
+	struct layout l;
+	uint64_t toff;
+	int err, mutex_ok = 0;
+
+	*out = NULL;
+	if (meta)
+		*meta = NULL;
+	if (meta_len)
+		*meta_len = 0;
+	err = read_layout(fd, &l, NULL, 0);
+	if (err)
+		goto out;
+	sealed = malloc((size_t)l.meta_len + TAG_LEN);
+	plain = malloc((size_t)l.meta_len + 1);
+	if (!sealed || !plain) {
+		err = ENOMEM;
+		goto out;
+	}
+	toff = l.info.file_size - FOOTER_LEN - TAG_LEN - l.meta_len;
+	err = pread_all(fd, sealed, l.meta_len + TAG_LEN, toff);
+	if (err)
+		goto out;
+	nonce_for(l.hdr, TRAILER_INDEX, nonce);
+	trailer_ad(l.hdr, l.info.plain_size, l.meta_len, ad);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+		    plain, NULL, NULL, sealed, l.meta_len + TAG_LEN, ad,
+		    sizeof ad, nonce, key) != 0) {
+		err = EBADMSG;
+		goto out;
+	}
+	plain[l.meta_len] = '\0';
+
+	r = calloc(1, sizeof *r);
+	if (!r) {
+		err = ENOMEM;
+		goto out;
+	}
+	r->fd = -1;
+	r->key = sodium_malloc(KEY_LEN);
+	r->cache = sodium_malloc(l.info.chunk_size);
+	if (!r->key || !r->cache) {
+		err = ENOMEM;
+		goto out;
+	}
+	if (pthread_mutex_init(&r->lock, NULL) != 0) {
+		err = ENOMEM;
+		goto out;
+	}
+	mutex_ok = 1;
+	memcpy(r->key, key, KEY_LEN);
+	memcpy(r->hdr, l.hdr, BLOB_HEADER_LEN);
+	r->call_num = l.info.call_num;
+	r->chunk_size = l.info.chunk_size;
+	r->plain_size = l.info.plain_size;
+	r->nchunks = l.nchunks;
+	r->cache_idx = UINT64_MAX;
+	atomic_init(&r->warned, 0);
+	r->fd = fd;
+	if (meta) {
+		*meta = (char *)plain;
+		plain = NULL;
+	}
+	if (meta_len)
+		*meta_len = l.meta_len;
+	*out = r;
+	r = NULL;
+out:
+	if (r) {
+		sodium_free(r->key);
+		sodium_free(r->cache);
+		if (mutex_ok)
+			pthread_mutex_destroy(&r->lock);
+		free(r);
+	}
+	if (plain) {
+		sodium_memzero(plain, (size_t)l.meta_len + 1);
+		free(plain);
+	}
+	free(sealed);
+	if (err)
+		close(fd);
+	return err;
+}
+
+ssize_t blob_pread(struct blob_reader *r, void *buf, size_t len,
+		   uint64_t off)
+{
+	unsigned char *dst = buf;
+	size_t done = 0;
+
+	if (off >= r->plain_size)
+		return 0;
+	if (len > r->plain_size - off)
+		len = (size_t)(r->plain_size - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	while (done < len) {
+		uint64_t pos = off + done, i = pos / r->chunk_size;
+		size_t in = (size_t)(pos % r->chunk_size);
+		size_t clen = chunk_len(r->plain_size, r->chunk_size,
+					r->nchunks, i);
+		size_t n = clen - in;
+		int err = 0;
+
+		if (n > len - done)
+			n = len - done;
+		if (in == 0 && n == clen) {
+			/* A whole chunk: decrypt straight into the caller's
+			 * buffer, no lock, no copy. */
+			err = read_chunk(r, i, dst + done);
+		} else {
+			pthread_mutex_lock(&r->lock);
+			if (r->cache_idx != i) {
+				r->cache_idx = UINT64_MAX;
+				err = read_chunk(r, i, r->cache);
+				if (!err)
+					r->cache_idx = i;
+			}
+			if (!err)
+				memcpy(dst + done, r->cache + in, n);
+			pthread_mutex_unlock(&r->lock);
+		}
+		if (err == EBADMSG) {
+			reader_warn(r, i);
+			return -EIO;
+		}
+		if (err)
+			return -err;
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+uint64_t blob_plain_size(const struct blob_reader *r)
+{
+	return r->plain_size;
+}
+
+int blob_verify(struct blob_reader *r,
+		void (*bad)(void *ctx, uint64_t chunk), void *ctx)
+{
+	unsigned char *plain = sodium_malloc(r->chunk_size);
+	int err = 0, nbad = 0;
+
+	if (!plain)
+		return ENOMEM;
+	for (uint64_t i = 0; i < r->nchunks; i++) {
+		int rc = read_chunk(r, i, plain);
+		if (rc == EBADMSG) {
+			nbad++;
+			if (bad)
+				bad(ctx, i);
+		} else if (rc) {
+			err = rc;
+			break;
+		}
+	}
+	sodium_free(plain);
+	if (!err && nbad)
+		err = EBADMSG;
+	return err;
+}
+
+void blob_close(struct blob_reader *r)
+{
+	if (!r)
+		return;
+	if (r->fd != -1)
+		close(r->fd);
+	sodium_free(r->key);
+	sodium_free(r->cache);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}

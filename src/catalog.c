@@ -1,0 +1,1712 @@
+/* The catalog on SQLite: schema, migrations and every SQL statement of
+ * callvault.
+ *
+ * Statements are prepared on first use and cached in the connection. A
+ * cached statement that is already running (a callback re-entering the
+ * catalog with the same query) is not touched: the nested call prepares a
+ * private copy and finalizes it. Every statement is reset and its bindings
+ * cleared before the function that used it returns, on every path, so that
+ * no read transaction outlives a call and WAL checkpoints are never held
+ * back by an idle connection.
+ *
+ * Writes of more than one statement run in a transaction: BEGIN IMMEDIATE
+ * when the caller has none (so the write lock is taken up front and the
+ * busy timeout applies), a savepoint inside the caller's. */
+#include "callvault/catalog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "callvault/call.h"
+#include "callvault/log.h"
+
+/* 'CVLT', in PRAGMA application_id of every catalog. */
+#define CATALOG_APP_ID 0x43564c54
+#define CATALOG_APP_ID_SQL "1129729108"
+#define CATALOG_SCHEMA_VERSION 1
+#define CATALOG_BUSY_MS 5000
+
+_Static_assert(CATALOG_APP_ID == 1129729108, "application id literal");
+
+/* Schema migrations: migrations[v] takes a catalog from user_version v to
+ * v + 1 and ends by setting user_version. Creation is migration from 0. A
+ * later schema appends a step here and bumps CATALOG_SCHEMA_VERSION; open
+ * applies the missing steps in one write transaction. */
+static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
+	/* 0 -> 1 */
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY NOT NULL,"
+	"  value"
+	");"
+	/* Named counters: next_call never goes back; directory_version is
+	 * bumped by the triggers below; calls/bytes follow the calls table
+	 * so that statfs need not scan it. */
+	"CREATE TABLE counters ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  value INTEGER NOT NULL"
+	");"
+	"INSERT INTO counters (name, value) VALUES"
+	"  ('next_call', 1), ('directory_version', 0),"
+	"  ('calls', 0), ('bytes', 0);"
+	"CREATE TABLE teams ("
+	"  name TEXT PRIMARY KEY NOT NULL"
+	");"
+	/* A login's agent id is kept after the user is deleted: its calls
+	 * still live under that id. AUTOINCREMENT: never reused. */
+	"CREATE TABLE agents ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  login TEXT NOT NULL UNIQUE"
+	");"
+	"CREATE TABLE users ("
+	"  login TEXT PRIMARY KEY NOT NULL REFERENCES agents (login),"
+	"  uid INTEGER NOT NULL UNIQUE,"
+	"  name TEXT NOT NULL,"
+	"  role TEXT NOT NULL"
+	"    CHECK (role IN ('agent', 'supervisor', 'admin')),"
+	"  team TEXT REFERENCES teams (name),"
+	"  trained_until INTEGER"
+	");"
+	"CREATE INDEX users_team ON users (team);"
+	"CREATE TABLE supervises ("
+	"  login TEXT NOT NULL REFERENCES users (login)"
+	"    ON DELETE CASCADE ON UPDATE CASCADE,"
+	"  team TEXT NOT NULL REFERENCES teams (name),"
+	"  PRIMARY KEY (login, team)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX supervises_team ON supervises (team);"
+	/* Keyed by gid first: the lookup is "roles of these groups". */
+	"CREATE TABLE grants ("
+	"  role TEXT NOT NULL CHECK (role IN"
+	"    ('agent', 'supervisor', 'admin', 'backup', 'recorder')),"
+	"  gid INTEGER NOT NULL,"
+	"  PRIMARY KEY (gid, role)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE epochs ("
+	"  day INTEGER PRIMARY KEY,"
+	"  wrapped BLOB NOT NULL"
+	");"
+	"CREATE TABLE calls ("
+	"  num INTEGER PRIMARY KEY,"
+	"  day INTEGER NOT NULL,"
+	"  start_ms INTEGER NOT NULL,"
+	"  end_ms INTEGER NOT NULL,"
+	"  duration_ms INTEGER NOT NULL,"
+	"  direction TEXT NOT NULL,"
+	"  service_number TEXT NOT NULL,"
+	"  customer_masked TEXT NOT NULL,"
+	"  customer_sealed BLOB,"
+	"  number_hash BLOB,"
+	"  agent_id INTEGER NOT NULL,"
+	"  agent TEXT NOT NULL,"
+	"  agent_name TEXT NOT NULL,"
+	"  agent_uid INTEGER NOT NULL,"
+	"  channels INTEGER NOT NULL,"
+	"  source_rate INTEGER NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  ingested_ms INTEGER NOT NULL,"
+	"  restricted INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE INDEX calls_day_agent ON calls (day, agent_id, start_ms);"
+	"CREATE INDEX calls_number ON calls (number_hash);"
+	"CREATE TRIGGER calls_ins AFTER INSERT ON calls BEGIN"
+	"  UPDATE counters SET value = value + 1 WHERE name = 'calls';"
+	"  UPDATE counters SET value = value + NEW.size WHERE name = 'bytes';"
+	" END;"
+	"CREATE TRIGGER calls_del AFTER DELETE ON calls BEGIN"
+	"  UPDATE counters SET value = value - 1 WHERE name = 'calls';"
+	"  UPDATE counters SET value = value - OLD.size WHERE name = 'bytes';"
+	" END;"
+	"CREATE TRIGGER calls_size AFTER UPDATE OF size ON calls BEGIN"
+	"  UPDATE counters SET value = value - OLD.size + NEW.size"
+	"    WHERE name = 'bytes';"
+	" END;"
+#define DIR_TRIGGER(table, op)                                          \
+	"CREATE TRIGGER " #table "_" #op " AFTER " #op " ON " #table    \
+	" BEGIN UPDATE counters SET value = value + 1"                  \
+	" WHERE name = 'directory_version'; END;"
+#define DIR_TRIGGERS(table)                                             \
+	DIR_TRIGGER(table, INSERT) DIR_TRIGGER(table, UPDATE)           \
+	DIR_TRIGGER(table, DELETE)
+	DIR_TRIGGERS(teams)
+	DIR_TRIGGERS(users)
+	DIR_TRIGGERS(supervises)
+	DIR_TRIGGERS(grants)
+#undef DIR_TRIGGERS
+#undef DIR_TRIGGER
+	"PRAGMA application_id = " CATALOG_APP_ID_SQL ";"
+	"PRAGMA user_version = 1;",
+};
+
+/* Columns of a call, in the order read_call() expects. */
+#define CALL_COLS                                                       \
+	"num, day, start_ms, end_ms, duration_ms, direction,"           \
+	" service_number, customer_masked, customer_sealed, number_hash," \
+	" agent_id, agent, agent_name, agent_uid, channels, source_rate," \
+	" size, ingested_ms, restricted"
+#define USER_COLS                                                       \
+	"u.login, u.uid, u.name, u.role, u.team, u.trained_until, a.id"
+#define USER_FROM " FROM users u JOIN agents a ON a.login = u.login"
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_SAVEPOINT_UNDO,
+	ST_SAVEPOINT_RELEASE,
+	ST_APP_ID,
+	ST_USER_VERSION,
+	ST_JOURNAL_WAL,
+	ST_META_PUT,
+	ST_META_GET,
+	ST_COUNTER_GET,
+	ST_COUNTS,
+	ST_CALL_NUM_NEXT,
+	ST_CALL_NUM_SEEN,
+	ST_TEAM_ADD,
+	ST_TEAM_EXISTS,
+	ST_TEAM_LIST,
+	ST_TEAM_AGENTS,
+	ST_AGENT_ENSURE,
+	ST_AGENT_ID,
+	ST_AGENT_LOGIN,
+	ST_USER_ADD,
+	ST_USER_UPDATE,
+	ST_USER_DEL,
+	ST_USER_GET,
+	ST_USER_BY_UID,
+	ST_USER_LIST,
+	ST_SUPERVISES_ADD,
+	ST_SUPERVISES_CLEAR,
+	ST_SUPERVISES_GET,
+	ST_GRANT_ADD,
+	ST_GRANT_DEL,
+	ST_GRANT_ROLES,
+	ST_GRANT_LIST,
+	ST_EPOCH_PUT,
+	ST_EPOCH_GET,
+	ST_CALL_INSERT,
+	ST_CALL_GET,
+	ST_DAY_NEXT,
+	ST_DAY_AGENT_NEXT,
+	ST_CALLS_OF,
+	ST_CALLS_ALL,
+	ST_CALLS_DAY,
+	ST_CALLS_AGENT,
+	ST_CALLS_DAY_AGENT,
+	ST_CALLS_BY_NUMBER,
+	ST_COUNT,
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT catalog_op",
+	[ST_SAVEPOINT_UNDO] = "ROLLBACK TO catalog_op",
+	[ST_SAVEPOINT_RELEASE] = "RELEASE catalog_op",
+	[ST_APP_ID] = "PRAGMA application_id",
+	[ST_USER_VERSION] = "PRAGMA user_version",
+	[ST_JOURNAL_WAL] = "PRAGMA journal_mode = WAL",
+	[ST_META_PUT] = "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[ST_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
+	[ST_COUNTS] =
+		"SELECT (SELECT value FROM counters WHERE name = 'calls'),"
+		" (SELECT value FROM counters WHERE name = 'bytes')",
+	[ST_CALL_NUM_NEXT] =
+		"UPDATE counters SET value = value + 1"
+		" WHERE name = 'next_call' RETURNING value - 1",
+	[ST_CALL_NUM_SEEN] =
+		"UPDATE counters SET value = max(value, ?1 + 1)"
+		" WHERE name = 'next_call'",
+	[ST_TEAM_ADD] = "INSERT INTO teams (name) VALUES (?1)",
+	[ST_TEAM_EXISTS] = "SELECT 1 FROM teams WHERE name = ?1",
+	[ST_TEAM_LIST] =
+		"SELECT t.name, (SELECT count(*) FROM users u"
+		" WHERE u.team = t.name) FROM teams t ORDER BY t.name",
+	[ST_TEAM_AGENTS] =
+		"SELECT a.id FROM users u JOIN agents a ON a.login = u.login"
+		" WHERE u.team = ?1 ORDER BY a.id",
+	[ST_AGENT_ENSURE] =
+		"INSERT INTO agents (login) VALUES (?1)"
+		" ON CONFLICT (login) DO NOTHING",
+	[ST_AGENT_ID] = "SELECT id FROM agents WHERE login = ?1",
+	[ST_AGENT_LOGIN] = "SELECT login FROM agents WHERE id = ?1",
+	[ST_USER_ADD] =
+		"INSERT INTO users (login, uid, name, role, team,"
+		" trained_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_USER_UPDATE] =
+		"UPDATE users SET uid = ?2, name = ?3, role = ?4, team = ?5,"
+		" trained_until = ?6 WHERE login = ?1",
+	[ST_USER_DEL] = "DELETE FROM users WHERE login = ?1",
+	[ST_USER_GET] = "SELECT " USER_COLS USER_FROM " WHERE u.login = ?1",
+	[ST_USER_BY_UID] = "SELECT " USER_COLS USER_FROM " WHERE u.uid = ?1",
+	[ST_USER_LIST] = "SELECT " USER_COLS USER_FROM " ORDER BY u.login",
+	[ST_SUPERVISES_ADD] =
+		"INSERT INTO supervises (login, team) VALUES (?1, ?2)"
+		" ON CONFLICT DO NOTHING",
+	[ST_SUPERVISES_CLEAR] = "DELETE FROM supervises WHERE login = ?1",
+	[ST_SUPERVISES_GET] =
+		"SELECT team FROM supervises WHERE login = ?1 ORDER BY team",
+	[ST_GRANT_ADD] = "INSERT INTO grants (role, gid) VALUES (?1, ?2)",
+	[ST_GRANT_DEL] = "DELETE FROM grants WHERE role = ?1 AND gid = ?2",
+	[ST_GRANT_ROLES] = "SELECT role FROM grants WHERE gid = ?1",
+	[ST_GRANT_LIST] = "SELECT role, gid FROM grants ORDER BY role, gid",
+	[ST_EPOCH_PUT] =
+		"INSERT INTO epochs (day, wrapped) VALUES (?1, ?2)"
+		" ON CONFLICT (day) DO NOTHING",
+	[ST_EPOCH_GET] = "SELECT wrapped FROM epochs WHERE day = ?1",
+	[ST_CALL_INSERT] =
+		"INSERT INTO calls (" CALL_COLS ") VALUES (?1, ?2, ?3, ?4,"
+		" ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+		" ?18, ?19)",
+	[ST_CALL_GET] = "SELECT " CALL_COLS " FROM calls WHERE num = ?1",
+	/* Distinct values by seeking the index once per value instead of
+	 * walking every call of every day. */
+	[ST_DAY_NEXT] =
+		"SELECT day FROM calls WHERE day > ?1 ORDER BY day LIMIT 1",
+	[ST_DAY_AGENT_NEXT] =
+		"SELECT agent_id FROM calls WHERE day = ?1 AND agent_id > ?2"
+		" ORDER BY agent_id LIMIT 1",
+	[ST_CALLS_OF] =
+		"SELECT " CALL_COLS " FROM calls WHERE day = ?1"
+		" AND agent_id = ?2 ORDER BY start_ms, num",
+	[ST_CALLS_ALL] =
+		"SELECT " CALL_COLS " FROM calls ORDER BY start_ms, num",
+	[ST_CALLS_DAY] =
+		"SELECT " CALL_COLS " FROM calls WHERE day = ?1"
+		" ORDER BY start_ms, num",
+	[ST_CALLS_AGENT] =
+		"SELECT " CALL_COLS " FROM calls WHERE agent = ?2"
+		" ORDER BY start_ms, num",
+	[ST_CALLS_DAY_AGENT] =
+		"SELECT " CALL_COLS " FROM calls WHERE day = ?1"
+		" AND agent = ?2 ORDER BY start_ms, num",
+	[ST_CALLS_BY_NUMBER] =
+		"SELECT " CALL_COLS " FROM calls WHERE number_hash = ?1"
+		" ORDER BY start_ms, num",
+};
+
+struct catalog {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];  /* prepared on first use */
+	unsigned char busy[ST_COUNT]; /* st[i] is between get and put */
+};
+
+static const struct {
+	enum role role;
+	const char *name;
+} role_names[] = {
+	{ ROLE_AGENT, "agent" },
+	{ ROLE_SUPERVISOR, "supervisor" },
+	{ ROLE_ADMIN, "admin" },
+	{ ROLE_BACKUP, "backup" },
+	{ ROLE_RECORDER, "recorder" },
+};
+
+const char *role_name(enum role r)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof role_names / sizeof role_names[0]; i++)
+		if (role_names[i].role == r)
+			return role_names[i].name;
+	return NULL;
+}
+
+enum role role_parse(const char *name)
+{
+	size_t i;
+
+	if (!name)
+		return 0;
+	for (i = 0; i < sizeof role_names / sizeof role_names[0]; i++)
+		if (strcmp(role_names[i].name, name) == 0)
+			return role_names[i].role;
+	return 0;
+}
+
+/* Maps an SQLite result code to the errno of the contract. */
+static int db_err(sqlite3 *db, int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return EBUSY;
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_UNIQUE ||
+		    rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return EEXIST;
+		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+			return ENOENT;
+		break;
+	}
+	log_warnx("catalog: %s", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	return EIO;
+}
+
+static int cat_err(struct catalog *c, int rc)
+{
+	return db_err(c->db, rc);
+}
+
+/* Hands out statement `id`, ready to bind. Pair with stmt_put(). */
+static int stmt_get(struct catalog *c, enum stmt_id id, sqlite3_stmt **out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*out = NULL;
+	if (c->st[id] && !c->busy[id]) {
+		c->busy[id] = 1;
+		*out = c->st[id];
+		return 0;
+	}
+	rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1,
+				c->busy[id] ? 0 : SQLITE_PREPARE_PERSISTENT,
+				&st, NULL);
+	if (rc != SQLITE_OK)
+		return cat_err(c, rc);
+	if (!c->busy[id]) {
+		c->st[id] = st;
+		c->busy[id] = 1;
+	}
+	*out = st;
+	return 0;
+}
+
+/* Resets and unbinds (or, for a nested copy, finalizes) a statement. NULL
+ * is a no-op so that cleanup paths can call it unconditionally. */
+static void stmt_put(struct catalog *c, enum stmt_id id, sqlite3_stmt *st)
+{
+	if (!st)
+		return;
+	if (st == c->st[id]) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		c->busy[id] = 0;
+	} else {
+		sqlite3_finalize(st);
+	}
+}
+
+/* Binding helpers: the first failure sticks in *rc so that a statement's
+ * bindings are checked once. Text and blobs are bound SQLITE_STATIC: every
+ * statement is unbound before its caller's buffers go away. */
+static void bind_i64(sqlite3_stmt *st, int i, int64_t v, int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = sqlite3_bind_int64(st, i, v);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s, int *rc)
+{
+	if (*rc != SQLITE_OK)
+		return;
+	if (s)
+		*rc = sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		*rc = sqlite3_bind_null(st, i);
+}
+
+static void bind_blob(sqlite3_stmt *st, int i, const void *b, size_t len,
+		      int *rc)
+{
+	if (*rc == SQLITE_OK)
+		*rc = sqlite3_bind_blob(st, i, b, (int)len, SQLITE_STATIC);
+}
+
+/* Copies a text column; NULL reads as "". A value that does not fit was
+ * not written by callvault: EIO. */
+static int col_text(sqlite3_stmt *st, int i, char *buf, size_t size)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	size_t len = (size_t)sqlite3_column_bytes(st, i);
+
+	if (!s) {
+		buf[0] = '\0';
+		return 0;
+	}
+	if (len >= size) {
+		log_warnx("catalog: stored %s is too long",
+			  sqlite3_column_name(st, i));
+		return EIO;
+	}
+	memcpy(buf, s, len + 1);
+	return 0;
+}
+
+/* Copies a blob column of exactly `len` bytes; NULL reads as zeros. */
+static int col_blob(sqlite3_stmt *st, int i, unsigned char *buf, size_t len)
+{
+	const void *b = sqlite3_column_blob(st, i);
+	size_t n = (size_t)sqlite3_column_bytes(st, i);
+
+	if (!b && n == 0) {
+		memset(buf, 0, len);
+		return 0;
+	}
+	if (n != len) {
+		log_warnx("catalog: stored %s has %zu bytes, expected %zu",
+			  sqlite3_column_name(st, i), n, len);
+		return EIO;
+	}
+	memcpy(buf, b, len);
+	return 0;
+}
+
+/* Steps a statement that returns no row. */
+static int step_done(struct catalog *c, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	return cat_err(c, rc);
+}
+
+/* Steps a statement that must return a row: ENOENT if it has none. */
+static int step_row(struct catalog *c, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return ENOENT;
+	return cat_err(c, rc);
+}
+
+/* Runs a statement without parameters or rows. */
+static int exec_id(struct catalog *c, enum stmt_id id)
+{
+	sqlite3_stmt *st = NULL;
+	int err;
+
+	err = stmt_get(c, id, &st);
+	if (!err)
+		err = step_done(c, st);
+	stmt_put(c, id, st);
+	return err;
+}
+
+/* Runs a statement with one text or integer parameter and no rows,
+ * returning ENOENT if it changed nothing (`need_change`). */
+static int exec_key(struct catalog *c, enum stmt_id id, const char *text,
+		    int64_t num, int need_change)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, id, &st);
+	if (err)
+		goto out;
+	if (text)
+		bind_text(st, 1, text, &rc);
+	else
+		bind_i64(st, 1, num, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = step_done(c, st);
+	if (!err && need_change && sqlite3_changes(c->db) == 0)
+		err = ENOENT;
+out:
+	stmt_put(c, id, st);
+	return err;
+}
+
+/* Atomic section for a multi-statement write: its own BEGIN IMMEDIATE, or a
+ * savepoint inside the caller's transaction. */
+static int op_begin(struct catalog *c, int *own)
+{
+	*own = sqlite3_get_autocommit(c->db);
+	return exec_id(c, *own ? ST_BEGIN : ST_SAVEPOINT);
+}
+
+static int op_end(struct catalog *c, int own, int err)
+{
+	if (own) {
+		if (!err)
+			err = exec_id(c, ST_COMMIT);
+		if (err && !sqlite3_get_autocommit(c->db))
+			exec_id(c, ST_ROLLBACK);
+	} else {
+		if (err)
+			exec_id(c, ST_SAVEPOINT_UNDO);
+		exec_id(c, ST_SAVEPOINT_RELEASE);
+	}
+	return err;
+}
+
+static int pragma_int(struct catalog *c, enum stmt_id id, int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int err;
+
+	err = stmt_get(c, id, &st);
+	if (!err)
+		err = step_row(c, st);
+	if (!err)
+		*out = sqlite3_column_int64(st, 0);
+	stmt_put(c, id, st);
+	return err;
+}
+
+/* Applies the schema steps from user_version `from` on, inside the
+ * caller's write transaction. */
+static int apply_migrations(struct catalog *c, int64_t from)
+{
+	char *msg = NULL;
+	int rc;
+
+	for (; from < CATALOG_SCHEMA_VERSION; from++) {
+		rc = sqlite3_exec(c->db, migrations[from], NULL, NULL, &msg);
+		if (rc != SQLITE_OK) {
+			log_warnx("catalog: schema version %d: %s",
+				  (int)from + 1, msg ? msg : sqlite3_errstr(rc));
+			sqlite3_free(msg);
+			rc &= 0xff;
+			return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? EBUSY
+									: EIO;
+		}
+	}
+	return 0;
+}
+
+/* Brings an older schema up to CATALOG_SCHEMA_VERSION. The version is read
+ * again under the write lock: another process may have migrated first. */
+static int migrate(struct catalog *c)
+{
+	int64_t v;
+	int err;
+
+	err = exec_id(c, ST_BEGIN);
+	if (err)
+		return err;
+	err = pragma_int(c, ST_USER_VERSION, &v);
+	if (!err)
+		err = apply_migrations(c, v);
+	if (!err)
+		err = exec_id(c, ST_COMMIT);
+	if (err && !sqlite3_get_autocommit(c->db))
+		exec_id(c, ST_ROLLBACK);
+	return err;
+}
+
+static void cat_free(struct catalog *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(c->st[i]);
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+/* Per-connection settings. `rw`: also make sure of WAL mode. */
+static int cat_setup(struct catalog *c, int rw)
+{
+	static const char settings[] =
+		"PRAGMA synchronous = FULL;"
+		"PRAGMA foreign_keys = ON;"
+		"PRAGMA secure_delete = ON;"
+		"PRAGMA trusted_schema = OFF;";
+	sqlite3_stmt *st = NULL;
+	const char *mode;
+	int err = 0, rc;
+
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, CATALOG_BUSY_MS);
+	/* The schema is ours: refuse writes to sqlite_master and friends. */
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	rc = sqlite3_exec(c->db, settings, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return cat_err(c, rc);
+	if (!rw)
+		return 0;
+	err = stmt_get(c, ST_JOURNAL_WAL, &st);
+	if (!err)
+		err = step_row(c, st);
+	if (!err) {
+		mode = (const char *)sqlite3_column_text(st, 0);
+		if (!mode || strcmp(mode, "wal") != 0) {
+			log_warnx("catalog: cannot use WAL mode (%s)",
+				  mode ? mode : "?");
+			err = EIO;
+		}
+	}
+	stmt_put(c, ST_JOURNAL_WAL, st);
+	return err;
+}
+
+static int cat_connect(const char *path, int flags, struct catalog **out)
+{
+	struct catalog *c;
+	int rc;
+
+	*out = NULL;
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return ENOMEM;
+	flags |= SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE |
+		 SQLITE_OPEN_EXRESCODE;
+	rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		log_warnx("catalog: %s: %s", path,
+			  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		cat_free(c);
+		return (rc & 0xff) == SQLITE_CANTOPEN ? EACCES : EIO;
+	}
+	*out = c;
+	return 0;
+}
+
+static void unlink_with_suffix(const char *path, const char *suffix)
+{
+	char p[PATH_MAX];
+
+	if (snprintf(p, sizeof p, "%s%s", path, suffix) < (int)sizeof p)
+		unlink(p);
+}
+
+/* Makes the new directory entry durable. */
+static void sync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t len;
+	int fd;
+
+	if (!slash) {
+		dir[0] = '.';
+		len = 1;
+	} else {
+		len = slash == path ? 1 : (size_t)(slash - path);
+		if (len >= sizeof dir)
+			return;
+		memcpy(dir, path, len);
+	}
+	dir[len] = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return;
+	if (fsync(fd) == -1)
+		log_warn("catalog: fsync %s", dir);
+	close(fd);
+}
+
+int catalog_create(const char *path, const unsigned char check[KEYS_CHECK_LEN])
+{
+	struct catalog *c = NULL;
+	sqlite3_stmt *st = NULL;
+	int err, fd, rc = SQLITE_OK;
+
+	/* O_EXCL decides EEXIST; SQLite takes an empty file as a new
+	 * database. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return errno;
+	close(fd);
+
+	err = cat_connect(path, SQLITE_OPEN_READWRITE, &c);
+	if (err)
+		goto out;
+	err = cat_setup(c, 1);
+	if (err)
+		goto out;
+	err = exec_id(c, ST_BEGIN);
+	if (err)
+		goto out;
+	err = apply_migrations(c, 0);
+	if (err)
+		goto out;
+	err = stmt_get(c, ST_META_PUT, &st);
+	if (err)
+		goto out;
+	bind_text(st, 1, "key_check", &rc);
+	bind_blob(st, 2, check, KEYS_CHECK_LEN, &rc);
+	if (rc == SQLITE_OK)
+		err = step_done(c, st);
+	else
+		err = cat_err(c, rc);
+	stmt_put(c, ST_META_PUT, st);
+	st = NULL;
+	if (err)
+		goto out;
+	/* The creation time is a fact about the file, not a policy input:
+	 * SQLite's clock is good enough. */
+	rc = sqlite3_exec(c->db,
+			  "INSERT INTO meta (key, value) VALUES ('created_ms',"
+			  " CAST((julianday('now') - 2440587.5) * 86400000.0"
+			  " AS INTEGER))",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = exec_id(c, ST_COMMIT);
+out:
+	if (c && err && !sqlite3_get_autocommit(c->db))
+		exec_id(c, ST_ROLLBACK);
+	cat_free(c);
+	if (err) {
+		unlink(path);
+		unlink_with_suffix(path, "-wal");
+		unlink_with_suffix(path, "-shm");
+	} else {
+		sync_parent(path);
+	}
+	return err;
+}
+
+int catalog_open(const char *path, int flags, struct catalog **out)
+{
+	struct catalog *c = NULL;
+	struct stat sb;
+	int64_t app_id = 0, version = 0;
+	int err, rw = !(flags & CATALOG_READONLY);
+
+	*out = NULL;
+	/* SQLite would create a missing file; a missing catalog is an
+	 * error. */
+	if (stat(path, &sb) == -1)
+		return errno;
+	if (!S_ISREG(sb.st_mode)) {
+		log_warnx("catalog: %s: not a regular file", path);
+		return EINVAL;
+	}
+	err = cat_connect(path, rw ? SQLITE_OPEN_READWRITE :
+				     SQLITE_OPEN_READONLY, &c);
+	if (err)
+		goto out;
+	/* The identity first: a foreign file must not be switched to WAL. */
+	err = pragma_int(c, ST_APP_ID, &app_id);
+	if (!err)
+		err = pragma_int(c, ST_USER_VERSION, &version);
+	if (err == EIO || (!err && app_id != CATALOG_APP_ID)) {
+		log_warnx("catalog: %s: not a callvault catalog", path);
+		err = EINVAL;
+		goto out;
+	}
+	if (err)
+		goto out;
+	if (version > CATALOG_SCHEMA_VERSION || version < 1) {
+		log_warnx("catalog: %s: schema version %lld, this program "
+			  "knows %d", path, (long long)version,
+			  CATALOG_SCHEMA_VERSION);
+		err = EINVAL;
+		goto out;
+	}
+	err = cat_setup(c, rw);
+	if (err)
+		goto out;
+	if (version < CATALOG_SCHEMA_VERSION) {
+		if (!rw) {
+			log_warnx("catalog: %s: schema version %lld needs an "
+				  "upgrade; open it read-write once", path,
+				  (long long)version);
+			err = EINVAL;
+			goto out;
+		}
+		err = migrate(c);
+		if (err)
+			goto out;
+	}
+	*out = c;
+	c = NULL;
+out:
+	cat_free(c);
+	return err;
+}
+
+void catalog_close(struct catalog *c)
+{
+	cat_free(c);
+}
+
+int catalog_key_check(struct catalog *c, unsigned char out[KEYS_CHECK_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, ST_META_GET, &st);
+	if (err)
+		goto out;
+	bind_text(st, 1, "key_check", &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = step_row(c, st);
+	if (!err)
+		err = col_blob(st, 0, out, KEYS_CHECK_LEN);
+out:
+	stmt_put(c, ST_META_GET, st);
+	return err;
+}
+
+int catalog_begin(struct catalog *c)
+{
+	if (!sqlite3_get_autocommit(c->db)) {
+		log_warnx("catalog: nested transaction");
+		return EINVAL;
+	}
+	return exec_id(c, ST_BEGIN);
+}
+
+int catalog_commit(struct catalog *c)
+{
+	return exec_id(c, ST_COMMIT);
+}
+
+void catalog_rollback(struct catalog *c)
+{
+	if (!sqlite3_get_autocommit(c->db))
+		exec_id(c, ST_ROLLBACK);
+}
+
+static int counter_get(struct catalog *c, const char *name, int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, ST_COUNTER_GET, &st);
+	if (err)
+		goto out;
+	bind_text(st, 1, name, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = step_row(c, st);
+	if (!err)
+		*out = sqlite3_column_int64(st, 0);
+out:
+	stmt_put(c, ST_COUNTER_GET, st);
+	return err;
+}
+
+int catalog_directory_version(struct catalog *c, int64_t *out)
+{
+	return counter_get(c, "directory_version", out);
+}
+
+/* 1 if `s` is a non-empty string shorter than `size`. */
+static int str_ok(const char *s, size_t size)
+{
+	size_t len;
+
+	if (!s)
+		return 0;
+	len = strnlen(s, size);
+	return len > 0 && len < size;
+}
+
+/* 1 if `s` is NUL-terminated within `size` (may be empty). */
+static int str_fits(const char *s, size_t size)
+{
+	return strnlen(s, size) < size;
+}
+
+int catalog_team_add(struct catalog *c, const char *name)
+{
+	if (!str_ok(name, CATALOG_TEAM_LEN))
+		return EINVAL;
+	return exec_key(c, ST_TEAM_ADD, name, 0, 0);
+}
+
+int catalog_team_exists(struct catalog *c, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	if (!str_ok(name, CATALOG_TEAM_LEN))
+		return ENOENT;
+	err = stmt_get(c, ST_TEAM_EXISTS, &st);
+	if (err)
+		goto out;
+	bind_text(st, 1, name, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = step_row(c, st);
+out:
+	stmt_put(c, ST_TEAM_EXISTS, st);
+	return err;
+}
+
+int catalog_team_list(struct catalog *c,
+		      int (*fn)(void *ctx, const char *name, int members),
+		      void *ctx)
+{
+	char name[CATALOG_TEAM_LEN];
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	err = stmt_get(c, ST_TEAM_LIST, &st);
+	if (err)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = col_text(st, 0, name, sizeof name);
+		if (err)
+			goto out;
+		err = fn(ctx, name, sqlite3_column_int(st, 1));
+		if (err)
+			goto out;
+	}
+	err = cat_err(c, rc);
+out:
+	stmt_put(c, ST_TEAM_LIST, st);
+	return err;
+}
+
+static int user_valid(const struct catalog_user *u)
+{
+	int i;
+
+	if (!call_login_valid(u->login) || !str_fits(u->name, CALL_NAME_LEN) ||
+	    !str_fits(u->team, CATALOG_TEAM_LEN))
+		return 0;
+	if (u->role != ROLE_AGENT && u->role != ROLE_SUPERVISOR &&
+	    u->role != ROLE_ADMIN)
+		return 0;
+	if (u->trained_until < -1 || u->nsupervises < 0 ||
+	    u->nsupervises > CATALOG_MAX_TEAMS)
+		return 0;
+	for (i = 0; i < u->nsupervises; i++)
+		if (!str_ok(u->supervises[i], CATALOG_TEAM_LEN))
+			return 0;
+	return 1;
+}
+
+/* Writes the user row (insert or update) and its supervised teams. Runs
+ * inside op_begin(). */
+static int user_write(struct catalog *c, const struct catalog_user *u,
+		      enum stmt_id id)
+{
+	sqlite3_stmt *st = NULL;
+	int err, i, rc = SQLITE_OK;
+
+	err = stmt_get(c, id, &st);
+	if (err)
+		goto out;
+	bind_text(st, 1, u->login, &rc);
+	bind_i64(st, 2, u->uid, &rc);
+	bind_text(st, 3, u->name, &rc);
+	bind_text(st, 4, role_name(u->role), &rc);
+	bind_text(st, 5, u->team[0] ? u->team : NULL, &rc);
+	if (u->trained_until == -1) {
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_null(st, 6);
+	} else {
+		bind_i64(st, 6, u->trained_until, &rc);
+	}
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = step_done(c, st);
+	if (!err && sqlite3_changes(c->db) == 0)
+		err = ENOENT;
+	stmt_put(c, id, st);
+	st = NULL;
+	if (err)
+		goto out;
+
+	err = exec_key(c, ST_SUPERVISES_CLEAR, u->login, 0, 0);
+	if (err)
+		goto out;
+	id = ST_SUPERVISES_ADD;
+	for (i = 0; i < u->nsupervises && !err; i++) {
+		err = stmt_get(c, id, &st);
+		if (err)
+			goto out;
+		bind_text(st, 1, u->login, &rc);
+		bind_text(st, 2, u->supervises[i], &rc);
+		err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+		stmt_put(c, id, st);
+		st = NULL;
+	}
+out:
+	stmt_put(c, id, st);
+	return err;
+}
+
+int catalog_user_add(struct catalog *c, const struct catalog_user *u)
+{
+	int err, own;
+
+	if (!user_valid(u))
+		return EINVAL;
+	err = op_begin(c, &own);
+	if (err)
+		return err;
+	err = exec_key(c, ST_AGENT_ENSURE, u->login, 0, 0);
+	if (!err)
+		err = user_write(c, u, ST_USER_ADD);
+	return op_end(c, own, err);
+}
+
+int catalog_user_update(struct catalog *c, const struct catalog_user *u)
+{
+	int err, own;
+
+	if (!user_valid(u))
+		return EINVAL;
+	err = op_begin(c, &own);
+	if (err)
+		return err;
+	err = user_write(c, u, ST_USER_UPDATE);
+	return op_end(c, own, err);
+}
+
+int catalog_user_del(struct catalog *c, const char *login)
+{
+	if (!str_ok(login, CALL_LOGIN_LEN))
+		return ENOENT;
+	/* supervises rows go with it (ON DELETE CASCADE); the agent id
+	 * stays. */
+	return exec_key(c, ST_USER_DEL, login, 0, 1);
+}
+
+/* Fills `u` from a row of USER_COLS and reads its supervised teams. */
+static int read_user(struct catalog *c, sqlite3_stmt *row,
+		     struct catalog_user *u)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	memset(u, 0, sizeof *u);
+	err = col_text(row, 0, u->login, sizeof u->login);
+	if (!err)
+		err = col_text(row, 2, u->name, sizeof u->name);
+	if (!err)
+		err = col_text(row, 4, u->team, sizeof u->team);
+	if (err)
+		return err;
+	u->uid = (uint32_t)sqlite3_column_int64(row, 1);
+	u->role = role_parse((const char *)sqlite3_column_text(row, 3));
+	if (sqlite3_column_type(row, 5) == SQLITE_NULL)
+		u->trained_until = -1;
+	else
+		u->trained_until = (int32_t)sqlite3_column_int64(row, 5);
+	u->agent_id = (uint32_t)sqlite3_column_int64(row, 6);
+
+	err = stmt_get(c, ST_SUPERVISES_GET, &st);
+	if (err)
+		goto out;
+	bind_text(st, 1, u->login, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (u->nsupervises == CATALOG_MAX_TEAMS) {
+			log_warnx("catalog: %s supervises more than %d teams",
+				  u->login, CATALOG_MAX_TEAMS);
+			err = EIO;
+			goto out;
+		}
+		err = col_text(st, 0, u->supervises[u->nsupervises],
+			       CATALOG_TEAM_LEN);
+		if (err)
+			goto out;
+		u->nsupervises++;
+	}
+	err = cat_err(c, rc);
+out:
+	stmt_put(c, ST_SUPERVISES_GET, st);
+	return err;
+}
+
+static int user_lookup(struct catalog *c, enum stmt_id id, const char *login,
+		       uint32_t uid, struct catalog_user *out)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, id, &st);
+	if (err)
+		goto out;
+	if (login)
+		bind_text(st, 1, login, &rc);
+	else
+		bind_i64(st, 1, uid, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = step_row(c, st);
+	if (!err)
+		err = read_user(c, st, out);
+out:
+	stmt_put(c, id, st);
+	return err;
+}
+
+int catalog_user_get(struct catalog *c, const char *login,
+		     struct catalog_user *out)
+{
+	if (!str_ok(login, CALL_LOGIN_LEN))
+		return ENOENT;
+	return user_lookup(c, ST_USER_GET, login, 0, out);
+}
+
+int catalog_user_by_uid(struct catalog *c, uint32_t uid,
+			struct catalog_user *out)
+{
+	return user_lookup(c, ST_USER_BY_UID, NULL, uid, out);
+}
+
+int catalog_user_list(struct catalog *c,
+		      int (*fn)(void *ctx, const struct catalog_user *u),
+		      void *ctx)
+{
+	struct catalog_user u;
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	err = stmt_get(c, ST_USER_LIST, &st);
+	if (err)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = read_user(c, st, &u);
+		if (!err)
+			err = fn(ctx, &u);
+		if (err)
+			goto out;
+	}
+	err = cat_err(c, rc);
+out:
+	stmt_put(c, ST_USER_LIST, st);
+	return err;
+}
+
+int catalog_agent_id(struct catalog *c, const char *login, uint32_t *id)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	if (!str_ok(login, CALL_LOGIN_LEN))
+		return ENOENT;
+	err = stmt_get(c, ST_AGENT_ID, &st);
+	if (err)
+		goto out;
+	bind_text(st, 1, login, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = step_row(c, st);
+	if (!err)
+		*id = (uint32_t)sqlite3_column_int64(st, 0);
+out:
+	stmt_put(c, ST_AGENT_ID, st);
+	return err;
+}
+
+int catalog_agent_login(struct catalog *c, uint32_t id,
+			char out[CALL_LOGIN_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, ST_AGENT_LOGIN, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, id, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = step_row(c, st);
+	if (!err)
+		err = col_text(st, 0, out, CALL_LOGIN_LEN);
+out:
+	stmt_put(c, ST_AGENT_LOGIN, st);
+	return err;
+}
+
+int catalog_team_agents(struct catalog *c, const char *team,
+			int (*fn)(void *ctx, uint32_t agent_id), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, ST_TEAM_AGENTS, &st);
+	if (err)
+		goto out;
+	bind_text(st, 1, team, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = fn(ctx, (uint32_t)sqlite3_column_int64(st, 0));
+		if (err)
+			goto out;
+	}
+	err = cat_err(c, rc);
+out:
+	stmt_put(c, ST_TEAM_AGENTS, st);
+	return err;
+}
+
+static int grant_write(struct catalog *c, enum stmt_id id, enum role role,
+		       uint32_t gid)
+{
+	sqlite3_stmt *st = NULL;
+	const char *name = role_name(role);
+	int err, rc = SQLITE_OK;
+
+	if (!name)
+		return EINVAL;
+	err = stmt_get(c, id, &st);
+	if (err)
+		goto out;
+	bind_text(st, 1, name, &rc);
+	bind_i64(st, 2, gid, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = step_done(c, st);
+	if (!err && id == ST_GRANT_DEL && sqlite3_changes(c->db) == 0)
+		err = ENOENT;
+out:
+	stmt_put(c, id, st);
+	return err;
+}
+
+int catalog_grant_add(struct catalog *c, enum role role, uint32_t gid)
+{
+	return grant_write(c, ST_GRANT_ADD, role, gid);
+}
+
+int catalog_grant_del(struct catalog *c, enum role role, uint32_t gid)
+{
+	return grant_write(c, ST_GRANT_DEL, role, gid);
+}
+
+int catalog_grant_roles(struct catalog *c, const uint32_t *gids, size_t n,
+			unsigned *roles)
+{
+	sqlite3_stmt *st = NULL;
+	unsigned acc = 0;
+	size_t i;
+	int err = 0, rc;
+
+	/* One indexed lookup per group: a caller has a handful. */
+	for (i = 0; i < n && !err; i++) {
+		err = stmt_get(c, ST_GRANT_ROLES, &st);
+		if (err)
+			break;
+		rc = sqlite3_bind_int64(st, 1, gids[i]);
+		if (rc == SQLITE_OK) {
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+				acc |= (unsigned)role_parse((const char *)
+					sqlite3_column_text(st, 0));
+		}
+		err = cat_err(c, rc);
+		stmt_put(c, ST_GRANT_ROLES, st);
+	}
+	if (!err)
+		*roles = acc;
+	return err;
+}
+
+int catalog_grant_list(struct catalog *c,
+		       int (*fn)(void *ctx, enum role role, uint32_t gid),
+		       void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	enum role role;
+	int err, rc;
+
+	err = stmt_get(c, ST_GRANT_LIST, &st);
+	if (err)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		role = role_parse((const char *)sqlite3_column_text(st, 0));
+		err = fn(ctx, role, (uint32_t)sqlite3_column_int64(st, 1));
+		if (err)
+			goto out;
+	}
+	err = cat_err(c, rc);
+out:
+	stmt_put(c, ST_GRANT_LIST, st);
+	return err;
+}
+
+int catalog_epoch_get(struct catalog *c, int32_t day,
+		      unsigned char wrapped[KEYS_WRAPPED_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, ST_EPOCH_GET, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, day, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = step_row(c, st);
+	if (!err)
+		err = col_blob(st, 0, wrapped, KEYS_WRAPPED_LEN);
+out:
+	stmt_put(c, ST_EPOCH_GET, st);
+	return err;
+}
+
+int catalog_epoch_put(struct catalog *c, int32_t day,
+		      unsigned char wrapped[KEYS_WRAPPED_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	/* Insert-if-absent and read back: concurrent creators of a day's
+	 * key all end up with the one that was stored first. */
+	err = stmt_get(c, ST_EPOCH_PUT, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, day, &rc);
+	bind_blob(st, 2, wrapped, KEYS_WRAPPED_LEN, &rc);
+	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+out:
+	stmt_put(c, ST_EPOCH_PUT, st);
+	if (!err)
+		err = catalog_epoch_get(c, day, wrapped);
+	return err;
+}
+
+int catalog_call_num_next(struct catalog *c, uint64_t *num)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = 0;
+	int err;
+
+	/* One statement: atomic on its own, and part of the caller's
+	 * transaction if there is one. */
+	err = stmt_get(c, ST_CALL_NUM_NEXT, &st);
+	if (err)
+		goto out;
+	err = step_row(c, st);
+	if (err)
+		goto out;
+	v = sqlite3_column_int64(st, 0);
+	err = step_done(c, st);
+out:
+	stmt_put(c, ST_CALL_NUM_NEXT, st);
+	if (!err) {
+		if (v < 1) {
+			log_warnx("catalog: bad call number counter");
+			return EIO;
+		}
+		*num = (uint64_t)v;
+	}
+	return err;
+}
+
+int catalog_call_num_seen(struct catalog *c, uint64_t num)
+{
+	if (num >= INT64_MAX)
+		return EINVAL;
+	return exec_key(c, ST_CALL_NUM_SEEN, NULL, (int64_t)num, 0);
+}
+
+int catalog_call_insert(struct catalog *c, const struct call_record *r)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	if (r->num == 0 || r->num > INT64_MAX || r->size > INT64_MAX ||
+	    !str_fits(r->direction, sizeof r->direction) ||
+	    !str_fits(r->service_number, sizeof r->service_number) ||
+	    !str_fits(r->customer_masked, sizeof r->customer_masked) ||
+	    !str_fits(r->agent, sizeof r->agent) ||
+	    !str_fits(r->agent_name, sizeof r->agent_name))
+		return EINVAL;
+	err = stmt_get(c, ST_CALL_INSERT, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, (int64_t)r->num, &rc);
+	bind_i64(st, 2, r->day, &rc);
+	bind_i64(st, 3, r->start_ms, &rc);
+	bind_i64(st, 4, r->end_ms, &rc);
+	bind_i64(st, 5, r->duration_ms, &rc);
+	bind_text(st, 6, r->direction, &rc);
+	bind_text(st, 7, r->service_number, &rc);
+	bind_text(st, 8, r->customer_masked, &rc);
+	bind_blob(st, 9, r->customer_sealed, sizeof r->customer_sealed, &rc);
+	bind_blob(st, 10, r->number_hash, sizeof r->number_hash, &rc);
+	bind_i64(st, 11, r->agent_id, &rc);
+	bind_text(st, 12, r->agent, &rc);
+	bind_text(st, 13, r->agent_name, &rc);
+	bind_i64(st, 14, r->agent_uid, &rc);
+	bind_i64(st, 15, r->channels, &rc);
+	bind_i64(st, 16, r->source_rate, &rc);
+	bind_i64(st, 17, (int64_t)r->size, &rc);
+	bind_i64(st, 18, r->ingested_ms, &rc);
+	bind_i64(st, 19, r->restricted ? 1 : 0, &rc);
+	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+out:
+	stmt_put(c, ST_CALL_INSERT, st);
+	return err;
+}
+
+/* Fills `r` from a row of CALL_COLS. */
+static int read_call(sqlite3_stmt *st, struct call_record *r)
+{
+	int err;
+
+	memset(r, 0, sizeof *r);
+	r->num = (uint64_t)sqlite3_column_int64(st, 0);
+	r->day = (int32_t)sqlite3_column_int64(st, 1);
+	r->start_ms = sqlite3_column_int64(st, 2);
+	r->end_ms = sqlite3_column_int64(st, 3);
+	r->duration_ms = sqlite3_column_int64(st, 4);
+	err = col_text(st, 5, r->direction, sizeof r->direction);
+	if (!err)
+		err = col_text(st, 6, r->service_number,
+			       sizeof r->service_number);
+	if (!err)
+		err = col_text(st, 7, r->customer_masked,
+			       sizeof r->customer_masked);
+	if (!err)
+		err = col_blob(st, 8, r->customer_sealed,
+			       sizeof r->customer_sealed);
+	if (!err)
+		err = col_blob(st, 9, r->number_hash, sizeof r->number_hash);
+	if (!err)
+		err = col_text(st, 11, r->agent, sizeof r->agent);
+	if (!err)
+		err = col_text(st, 12, r->agent_name, sizeof r->agent_name);
+	r->agent_id = (uint32_t)sqlite3_column_int64(st, 10);
+	r->agent_uid = (uint32_t)sqlite3_column_int64(st, 13);
+	r->channels = sqlite3_column_int(st, 14);
+	r->source_rate = (uint32_t)sqlite3_column_int64(st, 15);
+	r->size = (uint64_t)sqlite3_column_int64(st, 16);
+	r->ingested_ms = sqlite3_column_int64(st, 17);
+	r->restricted = sqlite3_column_int(st, 18) != 0;
+	return err;
+}
+
+int catalog_call_get(struct catalog *c, uint64_t num, struct call_record *out)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	if (num == 0 || num > INT64_MAX)
+		return ENOENT;
+	err = stmt_get(c, ST_CALL_GET, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, (int64_t)num, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = step_row(c, st);
+	if (!err)
+		err = read_call(st, out);
+out:
+	stmt_put(c, ST_CALL_GET, st);
+	return err;
+}
+
+/* Runs a bound call query, handing each row to fn. */
+static int calls_iter(struct catalog *c, sqlite3_stmt *st,
+		      int (*fn)(void *ctx, const struct call_record *rec),
+		      void *ctx)
+{
+	struct call_record rec;
+	int err, rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = read_call(st, &rec);
+		if (!err)
+			err = fn(ctx, &rec);
+		if (err)
+			return err;
+	}
+	return cat_err(c, rc);
+}
+
+/* Walks the distinct values of an index column by seeking past the last
+ * value each time. The statement is reset before every callback, so none
+ * is running while `fn` runs. */
+static int distinct_walk(struct catalog *c, enum stmt_id id, int64_t day,
+			 int (*fn)(void *ctx, int64_t v), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t after = id == ST_DAY_NEXT ? INT64_MIN : -1, v;
+	int err, rc;
+
+	for (;;) {
+		rc = SQLITE_OK;
+		err = stmt_get(c, id, &st);
+		if (err)
+			return err;
+		if (id == ST_DAY_NEXT) {
+			bind_i64(st, 1, after, &rc);
+		} else {
+			bind_i64(st, 1, day, &rc);
+			bind_i64(st, 2, after, &rc);
+		}
+		err = rc == SQLITE_OK ? step_row(c, st) : cat_err(c, rc);
+		v = err ? 0 : sqlite3_column_int64(st, 0);
+		stmt_put(c, id, st);
+		if (err == ENOENT)
+			return 0;
+		if (!err)
+			err = fn(ctx, v);
+		if (err)
+			return err;
+		after = v;
+	}
+}
+
+struct walk_day {
+	int (*fn)(void *ctx, int32_t day);
+	void *ctx;
+};
+
+static int walk_day_cb(void *ctx, int64_t v)
+{
+	struct walk_day *w = ctx;
+
+	return w->fn(w->ctx, (int32_t)v);
+}
+
+int catalog_days(struct catalog *c, int (*fn)(void *ctx, int32_t day),
+		 void *ctx)
+{
+	struct walk_day w = { fn, ctx };
+
+	return distinct_walk(c, ST_DAY_NEXT, 0, walk_day_cb, &w);
+}
+
+struct walk_agent {
+	int (*fn)(void *ctx, uint32_t agent_id);
+	void *ctx;
+};
+
+static int walk_agent_cb(void *ctx, int64_t v)
+{
+	struct walk_agent *w = ctx;
+
+	return w->fn(w->ctx, (uint32_t)v);
+}
+
+int catalog_day_agents(struct catalog *c, int32_t day,
+		       int (*fn)(void *ctx, uint32_t agent_id), void *ctx)
+{
+	struct walk_agent w = { fn, ctx };
+
+	return distinct_walk(c, ST_DAY_AGENT_NEXT, day, walk_agent_cb, &w);
+}
+
+int catalog_calls_of(struct catalog *c, int32_t day, uint32_t agent_id,
+		     int (*fn)(void *ctx, const struct call_record *rec),
+		     void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, ST_CALLS_OF, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, day, &rc);
+	bind_i64(st, 2, agent_id, &rc);
+	err = rc == SQLITE_OK ? calls_iter(c, st, fn, ctx) : cat_err(c, rc);
+out:
+	stmt_put(c, ST_CALLS_OF, st);
+	return err;
+}
+
+int catalog_calls_list(struct catalog *c, int32_t day, const char *agent,
+		       int (*fn)(void *ctx, const struct call_record *rec),
+		       void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	enum stmt_id id;
+	int err, rc = SQLITE_OK;
+
+	/* One statement per filter combination, so each can use its index
+	 * rather than an OR that defeats the planner. */
+	if (day >= 0)
+		id = agent ? ST_CALLS_DAY_AGENT : ST_CALLS_DAY;
+	else
+		id = agent ? ST_CALLS_AGENT : ST_CALLS_ALL;
+	err = stmt_get(c, id, &st);
+	if (err)
+		goto out;
+	if (day >= 0)
+		bind_i64(st, 1, day, &rc);
+	if (agent)
+		bind_text(st, 2, agent, &rc);
+	err = rc == SQLITE_OK ? calls_iter(c, st, fn, ctx) : cat_err(c, rc);
+out:
+	stmt_put(c, id, st);
+	return err;
+}
+
+int catalog_calls_by_number(struct catalog *c,
+			    const unsigned char hash[CALL_NUMBER_HASH_LEN],
+			    int (*fn)(void *ctx,
+				      const struct call_record *rec),
+			    void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, ST_CALLS_BY_NUMBER, &st);
+	if (err)
+		goto out;
+	bind_blob(st, 1, hash, CALL_NUMBER_HASH_LEN, &rc);
+	err = rc == SQLITE_OK ? calls_iter(c, st, fn, ctx) : cat_err(c, rc);
+out:
+	stmt_put(c, ST_CALLS_BY_NUMBER, st);
+	return err;
+}
+
+int catalog_counts(struct catalog *c, uint64_t *calls, uint64_t *bytes)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n, b;
+	int err;
+
+	/* Kept by triggers on calls, so statfs does not scan the table; one
+	 * statement reads both from one snapshot. */
+	err = stmt_get(c, ST_COUNTS, &st);
+	if (!err)
+		err = step_row(c, st);
+	if (!err) {
+		n = sqlite3_column_int64(st, 0);
+		b = sqlite3_column_int64(st, 1);
+		*calls = n < 0 ? 0 : (uint64_t)n;
+		*bytes = b < 0 ? 0 : (uint64_t)b;
+	}
+	stmt_put(c, ST_COUNTS, st);
+	return err;
+}

@@ -1,0 +1,63 @@
+/* Private to the command-line front end (main.c, cli_*.c). */
+#ifndef CALLVAULT_CLI_H
+#define CALLVAULT_CLI_H
+
+#include <getopt.h>
+
+#include "callvault/vault.h"
+
+#define EXIT_USAGE 2
+
+/* A subcommand: `words` as typed ("user add"), its handler and its usage
+ * text (the first line is the synopsis). Handlers get argv with the words
+ * removed (argv[0] is the last word) and return an exit status. */
+struct cli_command {
+	const char *words;
+	int (*run)(int argc, char **argv);
+	const char *usage;
+};
+
+/* The full name of the running command, for error lines. */
+extern const char *cli_cmd;
+
+/* "callvault: CMD: message" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints the usage of the running command to stderr; returns EXIT_USAGE. */
+int cli_usage(void);
+/* If argv holds --help or -h, prints the usage to stdout and returns 1. */
+int cli_wants_help(int argc, char **argv);
+
+/* Option parsing shared by every command that opens a vault: --key-file.
+ * Parses argv with the command's own options appended; on_opt handles
+ * them (returns 0 or EXIT_USAGE). Leaves positional arguments in
+ * pos[0..*npos). Returns 0 or EXIT_USAGE. */
+struct cli_opts {
+	const char *shortopts;         /* command's own; may be NULL */
+	const struct option *longopts; /* command's own; may be NULL */
+	int (*on_opt)(void *ctx, int opt, const char *arg);
+	void *ctx;
+};
+int cli_parse(int argc, char **argv, const struct cli_opts *o,
+	      const char **key_file, char **pos, int maxpos, int *npos);
+
+/* Opens the vault, or prints why not. Returns 0 or 1. */
+int cli_open_vault(const char *dir, const char *key_file, int flags,
+		   struct vault **out);
+
+/* The catalog of the vault for this (single-threaded) process. */
+struct catalog *cli_catalog(struct vault *v);
+
+/* Command handlers. */
+int cmd_team_add(int argc, char **argv);
+int cmd_team_list(int argc, char **argv);
+int cmd_user_add(int argc, char **argv);
+int cmd_user_set(int argc, char **argv);
+int cmd_user_del(int argc, char **argv);
+int cmd_user_list(int argc, char **argv);
+int cmd_grant(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_calls(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+#endif

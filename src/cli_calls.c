@@ -1,0 +1,327 @@
+/* Call commands: import, calls, verify. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "callvault/clock.h"
+#include "callvault/ingest.h"
+
+#define META_MAX (64 * 1024)
+
+/* --- import ----------------------------------------------------------- */
+
+static ssize_t fd_pread(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n;
+
+	do
+		n = pread(*(int *)ctx, buf, len, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/* Reads a whole small file. Returns 0 or an errno; EFBIG past `max`. */
+static int read_small(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf = NULL;
+	size_t have = 0;
+	ssize_t n;
+	int rc = 0;
+
+	if (fd < 0)
+		return errno;
+	buf = malloc(max + 1);
+	if (!buf) {
+		rc = ENOMEM;
+		goto out;
+	}
+	while ((n = read(fd, buf + have, max + 1 - have)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = errno;
+			goto out;
+		}
+		have += (size_t)n;
+		if (have > max) {
+			rc = EFBIG;
+			goto out;
+		}
+	}
+	buf[have] = '\0';
+	*out = buf;
+	*len = have;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static int meta_opt(void *ctx, int opt, const char *arg)
+{
+	if (opt != 'm')
+		return EXIT_USAGE;
+	*(const char **)ctx = arg;
+	return 0;
+}
+
+int cmd_import(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "meta", required_argument, NULL, 'm' },
+		{ 0 },
+	};
+	const char *meta_path = NULL, *key_file = NULL;
+	struct cli_opts o = { NULL, longopts, meta_opt, &meta_path };
+	struct vault *v = NULL;
+	struct audio_source src;
+	struct call_record rec;
+	struct stat st;
+	char *pos[2], *meta = NULL, err[512] = "", id[CALL_ID_LEN];
+	size_t meta_len = 0;
+	int npos, rc, fd = -1;
+
+	rc = cli_parse(argc, argv, &o, &key_file, pos, 2, &npos);
+	if (rc)
+		return rc;
+	if (npos != 2 || !meta_path)
+		return cli_usage();
+
+	rc = read_small(meta_path, META_MAX, &meta, &meta_len);
+	if (rc) {
+		cli_error("%s: %s", meta_path,
+			  rc == EFBIG ? "metadata larger than 64 KiB" :
+					strerror(rc));
+		rc = 1;
+		goto out;
+	}
+	fd = open(pos[1], O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		cli_error("%s: %s", pos[1], strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		cli_error("%s: not a regular file", pos[1]);
+		rc = 1;
+		goto out;
+	}
+	rc = cli_open_vault(pos[0], key_file, 0, &v);
+	if (rc)
+		goto out;
+	src = (struct audio_source){ &fd, fd_pread, (uint64_t)st.st_size };
+	rc = ingest_call(v, &src, meta, meta_len, 0, &rec, err, sizeof err);
+	if (rc) {
+		cli_error("%s: %s", pos[1], *err ? err : strerror(rc));
+		rc = 1;
+		goto out;
+	}
+	call_id_format(rec.num, id);
+	printf("%s\n", id);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (meta) {
+		explicit_bzero(meta, meta_len);
+		free(meta);
+	}
+	vault_close(v);
+	return rc;
+}
+
+/* --- calls ------------------------------------------------------------ */
+
+struct calls_opts {
+	const char *date;
+	const char *agent;
+};
+
+static int calls_opt(void *ctx, int opt, const char *arg)
+{
+	struct calls_opts *c = ctx;
+
+	if (opt == 'd')
+		c->date = arg;
+	else if (opt == 'a')
+		c->agent = arg;
+	else
+		return EXIT_USAGE;
+	return 0;
+}
+
+static int print_call(void *ctx, const struct call_record *r)
+{
+	char id[CALL_ID_LEN], start[CLOCK_RFC3339_LEN], day[CLOCK_DAY_LEN],
+		hhmmss[CLOCK_HHMMSS_LEN];
+
+	(void)ctx;
+	call_id_format(r->num, id);
+	clock_format_rfc3339(r->start_ms, start);
+	clock_format_day(r->day, day);
+	clock_local_hhmmss(r->start_ms, hhmmss);
+	printf("%-10s %s %.6s %-21s %8.2f %-8s %-20s %-15s %-15s %s%s\n", id,
+	       day, hhmmss, start, (double)r->duration_ms / 1000.0,
+	       r->direction[0] ? r->direction : "-",
+	       r->agent[0] ? r->agent : CALL_UNASSIGNED_DIR,
+	       r->customer_masked[0] ? r->customer_masked : "-",
+	       r->service_number[0] ? r->service_number : "-",
+	       r->channels == 2 ? "stereo" : "mono",
+	       r->restricted ? " restricted" : "");
+	return 0;
+}
+
+int cmd_calls(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "date", required_argument, NULL, 'd' },
+		{ "agent", required_argument, NULL, 'a' },
+		{ 0 },
+	};
+	struct calls_opts co = { 0 };
+	struct cli_opts o = { NULL, longopts, calls_opt, &co };
+	struct vault *v = NULL;
+	struct catalog *c;
+	const char *key_file = NULL;
+	char *pos[1];
+	int32_t day = -1;
+	int npos, rc;
+
+	rc = cli_parse(argc, argv, &o, &key_file, pos, 1, &npos);
+	if (rc)
+		return rc;
+	if (npos != 1)
+		return cli_usage();
+	if (co.date && clock_parse_day(co.date, &day) != 0) {
+		cli_error("--date: \"%s\" is not a date (YYYY-MM-DD)", co.date);
+		return EXIT_USAGE;
+	}
+	rc = cli_open_vault(pos[0], key_file, 0, &v);
+	if (rc)
+		return rc;
+	c = cli_catalog(v);
+	if (!c) {
+		vault_close(v);
+		return 1;
+	}
+	printf("%-10s %-10s %-6s %-21s %8s %-8s %-20s %-15s %-15s %s\n", "CALL",
+	       "DAY", "TIME", "START (UTC)", "SECONDS", "DIR", "AGENT",
+	       "CUSTOMER", "SERVICE", "AUDIO");
+	rc = catalog_calls_list(c, day, co.agent, print_call, NULL);
+	if (rc) {
+		cli_error("%s", strerror(rc));
+		rc = 1;
+	}
+	vault_close(v);
+	return rc;
+}
+
+/* --- verify ----------------------------------------------------------- */
+
+struct verify_ctx {
+	struct vault *v;
+	struct catalog *c;
+	uint64_t ok, bad;
+	const char *id;
+};
+
+static void bad_chunk(void *ctx, uint64_t chunk)
+{
+	struct verify_ctx *vc = ctx;
+
+	printf("%s: chunk %" PRIu64 " fails authentication\n", vc->id, chunk);
+}
+
+static int verify_blob(void *ctx, int32_t day, uint64_t num)
+{
+	struct verify_ctx *vc = ctx;
+	struct blob_reader *r = NULL;
+	struct call_record rec;
+	char id[CALL_ID_LEN];
+	int rc;
+
+	call_id_format(num, id);
+	vc->id = id;
+	rc = catalog_call_get(vc->c, num, &rec);
+	if (rc == ENOENT) {
+		printf("%s: blob has no catalog entry (run rebuild)\n", id);
+		vc->bad++;
+		return 0;
+	}
+	if (rc || rec.day != day) {
+		printf("%s: catalog entry does not match the blob\n", id);
+		vc->bad++;
+		return 0;
+	}
+	rc = vault_blob_open(vc->v, &rec, &r);
+	if (rc) {
+		printf("%s: cannot open: %s\n", id,
+		       rc == EBADMSG ? "header or trailer fails authentication" :
+				       strerror(rc));
+		vc->bad++;
+		return 0;
+	}
+	if (blob_verify(r, bad_chunk, vc) != 0)
+		vc->bad++;
+	else
+		vc->ok++;
+	blob_close(r);
+	return 0;
+}
+
+static int check_blob_present(void *ctx, const struct call_record *rec)
+{
+	struct verify_ctx *vc = ctx;
+	char id[CALL_ID_LEN];
+	int fd, rc;
+
+	rc = store_blob_open(vault_store(vc->v), rec->day, rec->num, &fd);
+	if (rc == 0) {
+		close(fd);
+		return 0;
+	}
+	call_id_format(rec->num, id);
+	printf("%s: blob missing: %s\n", id, strerror(rc));
+	vc->bad++;
+	return 0;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	struct verify_ctx vc = { 0 };
+	const char *key_file = NULL;
+	char *pos[1];
+	int npos, rc;
+
+	rc = cli_parse(argc, argv, NULL, &key_file, pos, 1, &npos);
+	if (rc)
+		return rc;
+	if (npos != 1)
+		return cli_usage();
+	rc = cli_open_vault(pos[0], key_file, 0, &vc.v);
+	if (rc)
+		return rc;
+	vc.c = cli_catalog(vc.v);
+	if (!vc.c) {
+		vault_close(vc.v);
+		return 1;
+	}
+	rc = store_blob_foreach(vault_store(vc.v), verify_blob, &vc);
+	if (!rc)
+		rc = catalog_calls_list(vc.c, -1, NULL, check_blob_present, &vc);
+	if (rc) {
+		cli_error("%s", strerror(rc));
+		vault_close(vc.v);
+		return 1;
+	}
+	printf("%" PRIu64 " calls verified, %" PRIu64 " bad\n", vc.ok, vc.bad);
+	vault_close(vc.v);
+	return vc.bad ? 1 : 0;
+}

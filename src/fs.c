@@ -1,0 +1,1136 @@
+/* The FUSE file system, on libfuse's low-level API.
+ *
+ * Every handler resolves the caller (uid, groups) to a principal, decides
+ * visibility with policy, and answers from the catalog and the blob store.
+ * Visibility differs between callers, so the kernel must never reuse one
+ * caller's answer for another: entry and attribute timeouts are 0 and no
+ * negative entries are cached (docs/access.md). Only the content pages of a
+ * recording may stay cached (keep_cache), because an open has to pass the
+ * check first and recordings never change. */
+#include "callvault/fs.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "callvault/clock.h"
+#include "callvault/log.h"
+#include "callvault/meta.h"
+#include "callvault/policy.h"
+#include "callvault/tree.h"
+
+#define XATTR_PREFIX "user.callvault."
+#define MAX_GROUPS 256
+#define PRINCIPAL_CACHE 64
+
+/* A resolved caller, reused while the directory and the day stay the same
+ * and the caller's groups are identical. */
+struct cached_principal {
+	int used;
+	int64_t dir_version;
+	int32_t today;
+	uint32_t gids[MAX_GROUPS];
+	size_t ngids;
+	struct principal p;
+	uint64_t last_use;
+};
+
+struct fs {
+	struct vault *v;
+	int64_t mounted_ms;
+	pthread_mutex_t lock; /* protects cache and tick */
+	struct cached_principal cache[PRINCIPAL_CACHE];
+	uint64_t tick;
+};
+
+/* What a request works with: the caller and its catalog connection. */
+struct caller {
+	struct principal p;
+	struct catalog *c;
+};
+
+/* An open file. */
+struct fs_file {
+	enum tree_kind kind;
+	struct blob_reader *blob; /* TREE_OPUS */
+	char *json;               /* TREE_JSON */
+	size_t json_len;
+};
+
+/* A directory listing, taken at opendir so that readdir offsets stay
+ * stable while the directory changes. */
+struct dir_entry {
+	char *name;
+	uint64_t ino;
+	mode_t mode;
+};
+
+struct fs_dir {
+	struct dir_entry *e;
+	size_t n, cap;
+};
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static int principal_copy(struct principal *dst, const struct principal *src)
+{
+	*dst = *src;
+	dst->agents = NULL;
+	if (src->nagents) {
+		dst->agents = malloc(src->nagents * sizeof *src->agents);
+		if (!dst->agents) {
+			dst->nagents = 0;
+			return ENOMEM;
+		}
+		memcpy(dst->agents, src->agents,
+		       src->nagents * sizeof *src->agents);
+	}
+	return 0;
+}
+
+/* Resolves the caller of `req`. On any failure the caller has no rights
+ * (and the error is logged), so a handler can always go on to answer
+ * ENOENT. */
+static void caller_get(fuse_req_t req, struct caller *cl)
+{
+	struct fs *fs = fs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[MAX_GROUPS];
+	uint32_t gids[MAX_GROUPS + 1];
+	size_t ngids = 0;
+	int64_t version;
+	int32_t today = clock_local_day(clock_now_ms());
+	int n, rc;
+	struct cached_principal *slot = NULL;
+
+	memset(cl, 0, sizeof *cl);
+	cl->p.uid = ctx->uid;
+	cl->c = vault_catalog(fs->v);
+	if (!cl->c)
+		return;
+
+	gids[ngids++] = ctx->gid;
+	/* Fewer groups, never more rights: if the kernel's group list cannot
+	 * be read, only the primary group counts. */
+	n = fuse_req_getgroups(req, MAX_GROUPS, groups);
+	if (n > MAX_GROUPS) {
+		log_warnx("uid %u: more than %d groups; using the first %d",
+			  (unsigned)ctx->uid, MAX_GROUPS, MAX_GROUPS);
+		n = MAX_GROUPS;
+	}
+	for (int i = 0; i < n && ngids < MAX_GROUPS; i++)
+		if (groups[i] != ctx->gid)
+			gids[ngids++] = groups[i];
+
+	rc = catalog_directory_version(cl->c, &version);
+	if (rc) {
+		log_warnx("uid %u: cannot read the directory: %s",
+			  (unsigned)ctx->uid, strerror(rc));
+		return;
+	}
+
+	pthread_mutex_lock(&fs->lock);
+	fs->tick++;
+	for (size_t i = 0; i < PRINCIPAL_CACHE; i++) {
+		struct cached_principal *e = &fs->cache[i];
+		if (e->used && e->p.uid == ctx->uid &&
+		    e->dir_version == version && e->today == today &&
+		    e->ngids == ngids &&
+		    memcmp(e->gids, gids, ngids * sizeof *gids) == 0) {
+			e->last_use = fs->tick;
+			rc = principal_copy(&cl->p, &e->p);
+			pthread_mutex_unlock(&fs->lock);
+			if (rc)
+				memset(&cl->p, 0, sizeof cl->p);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+
+	rc = policy_resolve(cl->c, ctx->uid, gids, ngids, today, &cl->p);
+	if (rc) {
+		log_warnx("uid %u: cannot resolve the caller: %s",
+			  (unsigned)ctx->uid, strerror(rc));
+		return;
+	}
+	if (cl->p.untrained)
+		log_warnx("uid %u (%s): %s rights withheld: training "
+			  "(trained-until) is not valid today",
+			  (unsigned)ctx->uid, cl->p.login,
+			  cl->p.untrained & ROLE_ADMIN ? "admin" :
+							 "supervisor");
+
+	pthread_mutex_lock(&fs->lock);
+	for (size_t i = 0; i < PRINCIPAL_CACHE; i++) {
+		struct cached_principal *e = &fs->cache[i];
+		if (!e->used) {
+			slot = e;
+			break;
+		}
+		if (!slot || e->last_use < slot->last_use)
+			slot = e;
+	}
+	if (slot->used)
+		policy_release(&slot->p);
+	slot->used = 0;
+	if (principal_copy(&slot->p, &cl->p) == 0) {
+		slot->used = 1;
+		slot->dir_version = version;
+		slot->today = today;
+		slot->ngids = ngids;
+		memcpy(slot->gids, gids, ngids * sizeof *gids);
+		slot->last_use = fs->tick;
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void caller_put(struct caller *cl)
+{
+	policy_release(&cl->p);
+}
+
+/* --- visibility ------------------------------------------------------- */
+
+struct any_visible {
+	const struct principal *p;
+	int found;
+};
+
+static int any_visible_call(void *ctx, const struct call_record *rec)
+{
+	struct any_visible *a = ctx;
+
+	if (policy_sees_call(a->p, rec)) {
+		a->found = 1;
+		return 1; /* stop */
+	}
+	return 0;
+}
+
+/* 1 if the caller sees at least one call of `agent_id` on `day`. */
+static int agent_dir_visible(struct caller *cl, int32_t day, uint32_t agent_id)
+{
+	struct any_visible a = { &cl->p, 0 };
+
+	if (!policy_sees_agent(&cl->p, agent_id))
+		return 0;
+	if (catalog_calls_of(cl->c, day, agent_id, any_visible_call, &a) < 0)
+		return 0;
+	return a.found;
+}
+
+struct day_scan {
+	struct caller *cl;
+	int32_t day;
+	int found;
+};
+
+static int day_scan_agent(void *ctx, uint32_t agent_id)
+{
+	struct day_scan *s = ctx;
+
+	if (agent_dir_visible(s->cl, s->day, agent_id)) {
+		s->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int day_visible(struct caller *cl, int32_t day)
+{
+	struct day_scan s = { cl, day, 0 };
+
+	if (!policy_sees_calls(&cl->p))
+		return 0;
+	catalog_day_agents(cl->c, day, day_scan_agent, &s);
+	return s.found;
+}
+
+/* Loads call `num` if the caller may see it. ENOENT otherwise. */
+static int call_visible(struct caller *cl, uint64_t num,
+			struct call_record *rec)
+{
+	if (!policy_sees_calls(&cl->p))
+		return ENOENT;
+	if (catalog_call_get(cl->c, num, rec) != 0)
+		return ENOENT;
+	return policy_sees_call(&cl->p, rec) ? 0 : ENOENT;
+}
+
+/* Whether node `n` exists for the caller; fills rec for files. */
+static int node_visible(struct caller *cl, const struct tree_node *n,
+			struct call_record *rec)
+{
+	switch (n->kind) {
+	case TREE_ROOT:
+		return 0;
+	case TREE_INCOMING:
+		return policy_sees_incoming(&cl->p) ? 0 : ENOENT;
+	case TREE_ENCRYPTED:
+		return policy_sees_encrypted(&cl->p) ? 0 : ENOENT;
+	case TREE_DAY:
+		return day_visible(cl, n->day) ? 0 : ENOENT;
+	case TREE_AGENT:
+		return agent_dir_visible(cl, n->day, n->agent_id) ? 0 : ENOENT;
+	case TREE_OPUS:
+	case TREE_JSON:
+		return call_visible(cl, n->num, rec);
+	default:
+		return ENOENT;
+	}
+}
+
+/* --- attributes ------------------------------------------------------- */
+
+static char *render_json(const struct call_record *rec, size_t *len)
+{
+	return meta_render(rec, NULL, 0, len);
+}
+
+static void day_start(int32_t day, struct timespec *ts)
+{
+	/* Directories carry the day's date at 00:00 UTC: stable, and the
+	 * same for every caller. */
+	ts->tv_sec = (time_t)day * 86400;
+	ts->tv_nsec = 0;
+}
+
+static int node_attr(struct fs *fs, struct caller *cl,
+		     const struct tree_node *n, const struct call_record *rec,
+		     struct stat *st)
+{
+	memset(st, 0, sizeof *st);
+	st->st_ino = tree_ino(n);
+	st->st_blksize = BLOB_CHUNK_SIZE;
+	switch (n->kind) {
+	case TREE_ROOT:
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 1;
+		st->st_mtim.tv_sec = fs->mounted_ms / 1000;
+		break;
+	case TREE_INCOMING:
+	case TREE_ENCRYPTED:
+		st->st_mode = S_IFDIR | 0550;
+		st->st_nlink = 1;
+		st->st_mtim.tv_sec = fs->mounted_ms / 1000;
+		break;
+	case TREE_DAY:
+		st->st_mode = S_IFDIR | 0550;
+		st->st_nlink = 1; /* "unknown": find must not skip subdirs */
+		day_start(n->day, &st->st_mtim);
+		break;
+	case TREE_AGENT: {
+		struct catalog_user u;
+		char login[CALL_LOGIN_LEN];
+
+		st->st_mode = S_IFDIR | 0550;
+		st->st_nlink = 1;
+		day_start(n->day, &st->st_mtim);
+		if (n->agent_id &&
+		    catalog_agent_login(cl->c, n->agent_id, login) == 0 &&
+		    catalog_user_get(cl->c, login, &u) == 0)
+			st->st_uid = u.uid;
+		break;
+	}
+	case TREE_OPUS:
+	case TREE_JSON: {
+		st->st_mode = S_IFREG | 0440;
+		st->st_nlink = 1;
+		st->st_uid = rec->agent_uid;
+		st->st_mtim.tv_sec = rec->start_ms / 1000;
+		st->st_mtim.tv_nsec = (rec->start_ms % 1000) * 1000000;
+		if (n->kind == TREE_OPUS) {
+			st->st_size = (off_t)rec->size;
+		} else {
+			size_t len = 0;
+			char *js = render_json(rec, &len);
+			if (!js)
+				return ENOMEM;
+			free(js);
+			st->st_size = (off_t)len;
+		}
+		st->st_blocks = (st->st_size + 511) / 512;
+		break;
+	}
+	default:
+		return ENOENT;
+	}
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+	return 0;
+}
+
+static void reply_entry(fuse_req_t req, struct fs *fs, struct caller *cl,
+			const struct tree_node *n,
+			const struct call_record *rec)
+{
+	struct fuse_entry_param e;
+	int rc;
+
+	memset(&e, 0, sizeof e);
+	rc = node_attr(fs, cl, n, rec, &e.attr);
+	if (rc) {
+		fuse_reply_err(req, rc);
+		return;
+	}
+	e.ino = e.attr.st_ino;
+	e.generation = 1;
+	e.attr_timeout = 0;  /* per-caller: never cached */
+	e.entry_timeout = 0;
+	fuse_reply_entry(req, &e);
+}
+
+/* --- lookup ----------------------------------------------------------- */
+
+static int lookup_child(struct caller *cl, const struct tree_node *parent,
+			const char *name, struct tree_node *n,
+			struct call_record *rec)
+{
+	memset(n, 0, sizeof *n);
+	switch (parent->kind) {
+	case TREE_ROOT:
+		if (strcmp(name, "incoming") == 0) {
+			n->kind = TREE_INCOMING;
+		} else if (strcmp(name, "encrypted") == 0) {
+			n->kind = TREE_ENCRYPTED;
+		} else {
+			n->kind = TREE_DAY;
+			if (clock_parse_day(name, &n->day) != 0 ||
+			    tree_ino(n) == 0)
+				return ENOENT;
+		}
+		break;
+	case TREE_DAY:
+		n->kind = TREE_AGENT;
+		n->day = parent->day;
+		if (strcmp(name, CALL_UNASSIGNED_DIR) == 0)
+			n->agent_id = 0;
+		else if (!call_login_valid(name) ||
+			 catalog_agent_id(cl->c, name, &n->agent_id) != 0)
+			return ENOENT;
+		break;
+	case TREE_AGENT: {
+		char hhmmss[7], want[CLOCK_HHMMSS_LEN];
+		enum tree_kind kind;
+		uint64_t num;
+		int rc;
+
+		if (tree_parse_call_name(name, &kind, &num, hhmmss) != 0)
+			return ENOENT;
+		n->kind = kind;
+		n->num = num;
+		rc = call_visible(cl, num, rec);
+		if (rc)
+			return rc;
+		clock_local_hhmmss(rec->start_ms, want);
+		/* The name must be exactly the call's own, in its own
+		 * directory: no other path reaches a call. */
+		if (rec->day != parent->day || rec->agent_id != parent->agent_id ||
+		    strcmp(hhmmss, want) != 0)
+			return ENOENT;
+		return 0;
+	}
+	default:
+		return ENOENT; /* incoming/ and encrypted/ are empty for now */
+	}
+	return node_visible(cl, n, rec);
+}
+
+static void cv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct caller cl;
+	struct tree_node pn, n;
+	struct call_record rec;
+	int rc;
+
+	caller_get(req, &cl);
+	tree_decode(parent, &pn);
+	rc = node_visible(&cl, &pn, &rec);
+	if (!rc)
+		rc = lookup_child(&cl, &pn, name, &n, &rec);
+	if (rc)
+		fuse_reply_err(req, rc);
+	else
+		reply_entry(req, fs, &cl, &n, &rec);
+	caller_put(&cl);
+}
+
+static void cv_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct caller cl;
+	struct tree_node n;
+	struct call_record rec;
+	struct stat st;
+	int rc;
+
+	(void)fi;
+	caller_get(req, &cl);
+	tree_decode(ino, &n);
+	rc = node_visible(&cl, &n, &rec);
+	if (!rc)
+		rc = node_attr(fs, &cl, &n, &rec, &st);
+	if (rc)
+		fuse_reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &st, 0);
+	caller_put(&cl);
+}
+
+/* Modifications: a recording and the tree above it never change. A caller
+ * that cannot see the object gets ENOENT, never a hint that it exists. */
+static int refuse_modify(fuse_req_t req, fuse_ino_t ino)
+{
+	struct caller cl;
+	struct tree_node n;
+	struct call_record rec;
+	int rc;
+
+	caller_get(req, &cl);
+	tree_decode(ino, &n);
+	rc = node_visible(&cl, &n, &rec);
+	caller_put(&cl);
+	return rc ? rc : EROFS;
+}
+
+static void cv_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	(void)attr;
+	(void)to_set;
+	(void)fi;
+	fuse_reply_err(req, refuse_modify(req, ino));
+}
+
+static void cv_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	(void)name;
+	(void)mode;
+	(void)rdev;
+	fuse_reply_err(req, refuse_modify(req, parent));
+}
+
+static void cv_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	(void)name;
+	(void)mode;
+	fuse_reply_err(req, refuse_modify(req, parent));
+}
+
+static void cv_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)name;
+	fuse_reply_err(req, refuse_modify(req, parent));
+}
+
+static void cv_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	(void)link;
+	(void)name;
+	fuse_reply_err(req, refuse_modify(req, parent));
+}
+
+static void cv_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	(void)name;
+	(void)newparent;
+	(void)newname;
+	(void)flags;
+	fuse_reply_err(req, refuse_modify(req, parent));
+}
+
+static void cv_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	(void)newparent;
+	(void)newname;
+	fuse_reply_err(req, refuse_modify(req, ino));
+}
+
+static void cv_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	(void)name;
+	(void)mode;
+	(void)fi;
+	fuse_reply_err(req, refuse_modify(req, parent));
+}
+
+static void cv_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	(void)name;
+	(void)value;
+	(void)size;
+	(void)flags;
+	fuse_reply_err(req, refuse_modify(req, ino));
+}
+
+static void cv_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)name;
+	fuse_reply_err(req, refuse_modify(req, ino));
+}
+
+static void cv_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	int rc = refuse_modify(req, ino);
+
+	if (rc == EROFS && !(mask & W_OK))
+		rc = 0;
+	fuse_reply_err(req, rc);
+}
+
+/* --- files ------------------------------------------------------------ */
+
+static void cv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct caller cl;
+	struct tree_node n;
+	struct call_record rec;
+	struct fs_file *f = NULL;
+	int rc;
+
+	caller_get(req, &cl);
+	tree_decode(ino, &n);
+	rc = node_visible(&cl, &n, &rec);
+	if (rc)
+		goto out;
+	if (n.kind != TREE_OPUS && n.kind != TREE_JSON) {
+		rc = EISDIR;
+		goto out;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		rc = EROFS;
+		goto out;
+	}
+	f = calloc(1, sizeof *f);
+	if (!f) {
+		rc = ENOMEM;
+		goto out;
+	}
+	f->kind = n.kind;
+	if (n.kind == TREE_OPUS) {
+		rc = vault_blob_open(fs->v, &rec, &f->blob);
+		if (rc) {
+			log_warnx("c-%06" PRIu64 ": cannot open the recording: %s",
+				  rec.num, strerror(rc));
+			rc = EIO;
+			goto out;
+		}
+		/* Recordings never change, and an open must pass the check
+		 * above, so their pages may stay in the kernel's cache. */
+		fi->keep_cache = 1;
+	} else {
+		f->json = render_json(&rec, &f->json_len);
+		if (!f->json) {
+			rc = ENOMEM;
+			goto out;
+		}
+		fi->keep_cache = 0;
+	}
+	fi->fh = (uint64_t)(uintptr_t)f;
+	f = NULL;
+out:
+	if (f) {
+		blob_close(f->blob);
+		free(f->json);
+		free(f);
+	}
+	if (rc)
+		fuse_reply_err(req, rc);
+	else
+		fuse_reply_open(req, fi);
+	caller_put(&cl);
+}
+
+static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	char *buf;
+	ssize_t n;
+
+	(void)ino;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (f->kind == TREE_JSON) {
+		size_t o = (size_t)off < f->json_len ? (size_t)off : f->json_len;
+		size_t len = f->json_len - o < size ? f->json_len - o : size;
+		fuse_reply_buf(req, f->json + o, len);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = blob_pread(f->blob, buf, size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	explicit_bzero(buf, n > 0 ? (size_t)n : 0);
+	free(buf);
+}
+
+static void cv_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)buf;
+	(void)size;
+	(void)off;
+	(void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void cv_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (f) {
+		blob_close(f->blob);
+		free(f->json);
+		free(f);
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* --- directories ------------------------------------------------------ */
+
+static int dir_add(struct fs_dir *d, const char *name, uint64_t ino,
+		   mode_t mode)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 32;
+		struct dir_entry *e = realloc(d->e, cap * sizeof *e);
+		if (!e)
+			return ENOMEM;
+		d->e = e;
+		d->cap = cap;
+	}
+	d->e[d->n].name = strdup(name);
+	if (!d->e[d->n].name)
+		return ENOMEM;
+	d->e[d->n].ino = ino;
+	d->e[d->n].mode = mode;
+	d->n++;
+	return 0;
+}
+
+static void dir_free(struct fs_dir *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->e[i].name);
+	free(d->e);
+	free(d);
+}
+
+struct list_ctx {
+	struct caller *cl;
+	struct fs_dir *d;
+	int32_t day;
+	int rc;
+};
+
+static int list_day(void *ctx, int32_t day)
+{
+	struct list_ctx *l = ctx;
+	struct tree_node n = { .kind = TREE_DAY, .day = day };
+	char name[CLOCK_DAY_LEN];
+
+	if (tree_ino(&n) == 0 || !day_visible(l->cl, day))
+		return 0;
+	clock_format_day(day, name);
+	l->rc = dir_add(l->d, name, tree_ino(&n), S_IFDIR);
+	return l->rc;
+}
+
+static int list_agent(void *ctx, uint32_t agent_id)
+{
+	struct list_ctx *l = ctx;
+	struct tree_node n = { .kind = TREE_AGENT, .day = l->day,
+			       .agent_id = agent_id };
+	char login[CALL_LOGIN_LEN];
+
+	if (tree_ino(&n) == 0 || !agent_dir_visible(l->cl, l->day, agent_id))
+		return 0;
+	if (agent_id == 0)
+		snprintf(login, sizeof login, "%s", CALL_UNASSIGNED_DIR);
+	else if (catalog_agent_login(l->cl->c, agent_id, login) != 0)
+		return 0;
+	l->rc = dir_add(l->d, login, tree_ino(&n), S_IFDIR);
+	return l->rc;
+}
+
+static int list_call(void *ctx, const struct call_record *rec)
+{
+	struct list_ctx *l = ctx;
+	struct tree_node n = { .num = rec->num };
+	char name[TREE_NAME_LEN];
+
+	if (!policy_sees_call(&l->cl->p, rec))
+		return 0;
+	n.kind = TREE_OPUS;
+	tree_call_name(rec, TREE_OPUS, name);
+	l->rc = dir_add(l->d, name, tree_ino(&n), S_IFREG);
+	if (l->rc)
+		return l->rc;
+	n.kind = TREE_JSON;
+	tree_call_name(rec, TREE_JSON, name);
+	l->rc = dir_add(l->d, name, tree_ino(&n), S_IFREG);
+	return l->rc;
+}
+
+static void cv_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct caller cl;
+	struct tree_node n, parent = { .kind = TREE_ROOT };
+	struct call_record rec;
+	struct fs_dir *d = NULL;
+	struct list_ctx l;
+	int rc;
+
+	caller_get(req, &cl);
+	tree_decode(ino, &n);
+	rc = node_visible(&cl, &n, &rec);
+	if (rc)
+		goto out;
+	if (n.kind == TREE_OPUS || n.kind == TREE_JSON) {
+		rc = ENOTDIR;
+		goto out;
+	}
+	d = calloc(1, sizeof *d);
+	if (!d) {
+		rc = ENOMEM;
+		goto out;
+	}
+	if (n.kind == TREE_AGENT) {
+		parent.kind = TREE_DAY;
+		parent.day = n.day;
+	}
+	rc = dir_add(d, ".", ino, S_IFDIR);
+	if (!rc)
+		rc = dir_add(d, "..",
+			     n.kind == TREE_ROOT ? ino : tree_ino(&parent),
+			     S_IFDIR);
+	if (rc)
+		goto out;
+
+	l = (struct list_ctx){ &cl, d, n.day, 0 };
+	switch (n.kind) {
+	case TREE_ROOT:
+		if (policy_sees_calls(&cl.p))
+			catalog_days(cl.c, list_day, &l);
+		if (!l.rc && policy_sees_encrypted(&cl.p))
+			l.rc = dir_add(d, "encrypted", TREE_INO_ENCRYPTED,
+				       S_IFDIR);
+		if (!l.rc && policy_sees_incoming(&cl.p))
+			l.rc = dir_add(d, "incoming", TREE_INO_INCOMING,
+				       S_IFDIR);
+		break;
+	case TREE_DAY:
+		catalog_day_agents(cl.c, n.day, list_agent, &l);
+		break;
+	case TREE_AGENT:
+		if (policy_sees_agent(&cl.p, n.agent_id))
+			catalog_calls_of(cl.c, n.day, n.agent_id, list_call,
+					 &l);
+		break;
+	default:
+		break;
+	}
+	rc = l.rc;
+	if (rc)
+		goto out;
+	fi->fh = (uint64_t)(uintptr_t)d;
+	d = NULL;
+out:
+	dir_free(d);
+	if (rc)
+		fuse_reply_err(req, rc);
+	else
+		fuse_reply_open(req, fi);
+	caller_put(&cl);
+}
+
+static void cv_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+	char *buf;
+	size_t used = 0;
+
+	(void)ino;
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = off < 0 ? 0 : (size_t)off; i < d->n; i++) {
+		struct stat st = { .st_ino = d->e[i].ino,
+				   .st_mode = d->e[i].mode };
+		size_t need = fuse_add_direntry(req, buf + used, size - used,
+						d->e[i].name, &st,
+						(off_t)(i + 1));
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void cv_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	(void)ino;
+	dir_free((struct fs_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* --- extended attributes ---------------------------------------------- */
+
+struct xattr_buf {
+	const char *want; /* NULL: list names */
+	char *out;
+	size_t len, cap;
+	int found;
+};
+
+static int xattr_collect(void *ctx, const char *name, const char *value)
+{
+	struct xattr_buf *x = ctx;
+	const char *s;
+	size_t n;
+	char full[128];
+
+	snprintf(full, sizeof full, XATTR_PREFIX "%s", name);
+	if (x->want) {
+		if (strcmp(x->want, full) != 0)
+			return 0;
+		s = value;
+		n = strlen(value);
+		x->found = 1;
+	} else {
+		s = full;
+		n = strlen(full) + 1;
+	}
+	if (x->len + n > x->cap) {
+		size_t cap = (x->len + n) * 2;
+		char *p = realloc(x->out, cap);
+		if (!p)
+			return ENOMEM;
+		x->out = p;
+		x->cap = cap;
+	}
+	memcpy(x->out + x->len, s, n);
+	x->len += n;
+	return x->want ? 1 : 0;
+}
+
+static void xattr_reply(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct caller cl;
+	struct tree_node n;
+	struct call_record rec;
+	struct xattr_buf x = { .want = name };
+	int rc;
+
+	caller_get(req, &cl);
+	tree_decode(ino, &n);
+	rc = node_visible(&cl, &n, &rec);
+	if (rc)
+		goto out;
+	if ((n.kind == TREE_OPUS || n.kind == TREE_JSON) &&
+	    meta_xattrs(&rec, xattr_collect, &x) < 0) {
+		rc = ENOMEM;
+		goto out;
+	}
+	if (name && !x.found) {
+		rc = ENODATA;
+		goto out;
+	}
+	if (size == 0)
+		fuse_reply_xattr(req, x.len);
+	else if (size < x.len)
+		rc = ERANGE;
+	else
+		fuse_reply_buf(req, x.out, x.len);
+out:
+	if (rc)
+		fuse_reply_err(req, rc);
+	free(x.out);
+	caller_put(&cl);
+}
+
+static void cv_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	xattr_reply(req, ino, name, size);
+}
+
+static void cv_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	xattr_reply(req, ino, NULL, size);
+}
+
+/* --- file system ------------------------------------------------------ */
+
+static void cv_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	(void)ino;
+	/* Counts of calls or bytes would tell a caller about calls it may
+	 * not see, so statfs reports none. */
+	memset(&sv, 0, sizeof sv);
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_namemax = 255;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void cv_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Nothing may be cached on the strength of one caller's answer. */
+	conn->want &= ~FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
+	conn->want &= ~FUSE_CAP_EXPORT_SUPPORT;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	conn->max_readahead = 1 << 20;
+	log_info("mounted (protocol %u.%u)", conn->proto_major,
+		 conn->proto_minor);
+}
+
+static void cv_destroy(void *userdata)
+{
+	(void)userdata;
+	log_info("unmounted");
+}
+
+static const struct fuse_lowlevel_ops cv_ops = {
+	.init = cv_init,
+	.destroy = cv_destroy,
+	.lookup = cv_lookup,
+	.getattr = cv_getattr,
+	.setattr = cv_setattr,
+	.mknod = cv_mknod,
+	.mkdir = cv_mkdir,
+	.unlink = cv_unlink,
+	.rmdir = cv_unlink,
+	.symlink = cv_symlink,
+	.rename = cv_rename,
+	.link = cv_link,
+	.open = cv_open,
+	.read = cv_read,
+	.write = cv_write,
+	.release = cv_release,
+	.opendir = cv_opendir,
+	.readdir = cv_readdir,
+	.releasedir = cv_releasedir,
+	.statfs = cv_statfs,
+	.setxattr = cv_setxattr,
+	.getxattr = cv_getxattr,
+	.listxattr = cv_listxattr,
+	.removexattr = cv_removexattr,
+	.access = cv_access,
+	.create = cv_create,
+};
+
+int fs_main(struct vault *v, const char *mountpoint,
+	    const struct fs_options *opt)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config loop = { .clone_fd = 1,
+					 .max_idle_threads = 16 };
+	struct fs fs;
+	char fsname[512];
+	int rc = 1, mounted = 0, handlers = 0;
+
+	memset(&fs, 0, sizeof fs);
+	fs.v = v;
+	fs.mounted_ms = clock_now_ms();
+	pthread_mutex_init(&fs.lock, NULL);
+
+	snprintf(fsname, sizeof fsname, "-ofsname=callvault:%s,subtype=callvault",
+		 vault_dir(v));
+	if (fuse_opt_add_arg(&args, "callvault") ||
+	    fuse_opt_add_arg(&args, fsname) ||
+	    (opt->allow_other && fuse_opt_add_arg(&args, "-oallow_other")) ||
+	    (opt->debug && fuse_opt_add_arg(&args, "-odebug"))) {
+		log_err("out of memory");
+		goto out;
+	}
+	se = fuse_session_new(&args, &cv_ops, sizeof cv_ops, &fs);
+	if (!se) {
+		log_err("cannot create the FUSE session");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		log_err("cannot install signal handlers");
+		goto out;
+	}
+	handlers = 1;
+	if (fuse_session_mount(se, mountpoint) != 0) {
+		log_err("%s: cannot mount", mountpoint);
+		goto out;
+	}
+	mounted = 1;
+	if (fuse_daemonize(opt->foreground || opt->debug) != 0) {
+		log_err("cannot go to the background");
+		goto out;
+	}
+	if (!opt->foreground && !opt->debug)
+		log_init("callvault", 1, LOG_LEVEL_INFO);
+	if (opt->single_thread)
+		rc = fuse_session_loop(se);
+	else
+		rc = fuse_session_loop_mt(se, &loop);
+	rc = rc < 0 ? 1 : 0;
+out:
+	if (mounted)
+		fuse_session_unmount(se);
+	if (handlers)
+		fuse_remove_signal_handlers(se);
+	if (se)
+		fuse_session_destroy(se);
+	fuse_opt_free_args(&args);
+	for (size_t i = 0; i < PRINCIPAL_CACHE; i++)
+		if (fs.cache[i].used)
+			policy_release(&fs.cache[i].p);
+	pthread_mutex_destroy(&fs.lock);
+	return rc;
+}

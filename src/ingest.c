@@ -1,0 +1,201 @@
+/* Ingest: audio + metadata -> committed call. */
+#include "callvault/ingest.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "callvault/clock.h"
+#include "callvault/log.h"
+#include "callvault/meta.h"
+
+static int sink_to_blob(void *ctx, const void *buf, size_t len)
+{
+	return blob_writer_write(ctx, buf, len);
+}
+
+/* Fills the directory-derived fields of `rec` for agent `login`. */
+static int resolve_agent(struct catalog *c, const char *login,
+			 struct call_record *rec, char *err, size_t errlen)
+{
+	struct catalog_user u;
+	int rc = catalog_user_get(c, login, &u);
+
+	if (rc == ENOENT) {
+		snprintf(err, errlen, "unknown agent \"%s\"", login);
+		return EINVAL;
+	}
+	if (rc) {
+		snprintf(err, errlen, "cannot read the directory: %s",
+			 strerror(rc));
+		return rc;
+	}
+	snprintf(rec->agent, sizeof rec->agent, "%s", u.login);
+	snprintf(rec->agent_name, sizeof rec->agent_name, "%s", u.name);
+	rec->agent_uid = u.uid;
+	rec->agent_id = u.agent_id;
+	return 0;
+}
+
+/* The day's epoch key, created on first use. */
+static int epoch_key(struct vault *v, struct catalog *c, int32_t day,
+		     unsigned char wrapped[KEYS_WRAPPED_LEN])
+{
+	int rc = catalog_epoch_get(c, day, wrapped);
+
+	if (rc != ENOENT)
+		return rc;
+	rc = keys_epoch_new(vault_keys(v), day, wrapped);
+	if (rc)
+		return rc;
+	/* If another ingest made the day's key first, put() hands back that
+	 * one, so a day never has two keys. */
+	return catalog_epoch_put(c, day, wrapped);
+}
+
+int ingest_call(struct vault *v, const struct audio_source *audio,
+		const char *meta_json, size_t meta_len,
+		int64_t fallback_start_ms, struct call_record *out, char *err,
+		size_t errlen)
+{
+	const struct config *cfg = vault_config(v);
+	const struct meta_number_rules rules = { cfg->country_code,
+						 cfg->trunk_prefix };
+	const struct audio_params params = { cfg->bitrate, cfg->complexity };
+	unsigned char wrapped[KEYS_WRAPPED_LEN], ad[16];
+	struct meta_recorder m;
+	struct call_record rec;
+	struct audio_result res;
+	struct store_spool sp = { .fd = -1 };
+	struct blob_writer *w = NULL;
+	struct secret key = { NULL };
+	struct catalog *c = vault_catalog(v);
+	char *blob_meta = NULL, last3[4];
+	int rc, committed = 0;
+
+	memset(&rec, 0, sizeof rec);
+	memset(&m, 0, sizeof m);
+	if (!c) {
+		snprintf(err, errlen, "cannot open the catalog");
+		return EIO;
+	}
+
+	if (meta_json) {
+		rc = meta_parse_recorder(meta_json, meta_len, &rules,
+					 clock_now_ms(), &m, err, errlen);
+		if (rc)
+			goto out;
+		rc = resolve_agent(c, m.agent, &rec, err, errlen);
+		if (rc)
+			goto out;
+		rec.start_ms = m.start_ms;
+		rec.end_ms = m.end_ms;
+		memcpy(rec.direction, m.direction, sizeof rec.direction);
+		memcpy(rec.service_number, m.service_number,
+		       sizeof rec.service_number);
+	} else {
+		rec.start_ms = fallback_start_ms;
+	}
+	rec.day = clock_local_day(rec.start_ms);
+
+	rc = catalog_call_num_next(c, &rec.num);
+	if (!rc)
+		rc = epoch_key(v, c, rec.day, wrapped);
+	if (rc) {
+		snprintf(err, errlen, "catalog: %s", strerror(rc));
+		goto out;
+	}
+	key = keys_secret_new();
+	if (!key.b) {
+		rc = ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = keys_call_key(vault_keys(v), rec.day, wrapped, rec.num, &key);
+	if (rc) {
+		snprintf(err, errlen, "epoch key of the day: %s",
+			 strerror(rc));
+		goto out;
+	}
+
+	rc = store_spool_create(vault_store(v), &sp);
+	if (!rc)
+		rc = blob_writer_new(sp.fd, key.b, rec.num, rec.day, &w);
+	if (rc) {
+		snprintf(err, errlen, "spool: %s", strerror(rc));
+		goto out;
+	}
+	rc = audio_transcode(audio, &params, sink_to_blob, w, &res, err,
+			     errlen);
+	if (rc) {
+		if (rc != EINVAL && !*err)
+			snprintf(err, errlen, "writing the blob: %s",
+				 strerror(rc));
+		goto out;
+	}
+
+	rec.duration_ms = (int64_t)res.duration_ms;
+	if (!meta_json)
+		rec.end_ms = rec.start_ms + rec.duration_ms;
+	rec.channels = res.channels;
+	rec.source_rate = res.source_rate;
+	rec.size = res.out_bytes;
+	rec.ingested_ms = clock_now_ms();
+	if (m.customer_number[0]) {
+		meta_number_mask(m.customer_number, rec.customer_masked, last3);
+		keys_number_hash(vault_keys(v), m.customer_number,
+				 rec.number_hash);
+		/* The masked digits are bound to this call. */
+		memcpy(ad, "cvdigits", 8);
+		for (int i = 0; i < 8; i++)
+			ad[8 + i] = (unsigned char)(rec.num >> (8 * i));
+		rc = keys_seal(key.b, ad, sizeof ad, last3, 3,
+			       rec.customer_sealed);
+		explicit_bzero(last3, sizeof last3);
+		if (rc) {
+			snprintf(err, errlen, "sealing: %s", strerror(rc));
+			goto out;
+		}
+	}
+
+	blob_meta = meta_blob_encode(&rec);
+	if (!blob_meta) {
+		rc = ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = blob_writer_finish(w, blob_meta, strlen(blob_meta));
+	if (rc) {
+		snprintf(err, errlen, "writing the blob: %s", strerror(rc));
+		goto out;
+	}
+	rc = store_spool_commit(vault_store(v), &sp, rec.day, rec.num);
+	if (rc) {
+		snprintf(err, errlen, "committing the blob: %s",
+			 strerror(rc));
+		goto out;
+	}
+	committed = 1;
+	rc = catalog_call_insert(c, &rec);
+	if (rc) {
+		snprintf(err, errlen, "catalog: %s", strerror(rc));
+		goto out;
+	}
+	*out = rec;
+	log_info("ingested call c-%06" PRIu64 " (%" PRId64 " ms, agent %s)",
+		 rec.num, rec.duration_ms, rec.agent[0] ? rec.agent : "none");
+out:
+	/* The catalog row is the commit point: a blob without one is taken
+	 * back so that a failed ingest leaves nothing behind. */
+	if (rc && committed)
+		store_blob_unlink(vault_store(v), rec.day, rec.num);
+	if (rc && !committed && sp.fd >= 0)
+		store_spool_abort(vault_store(v), &sp);
+	blob_writer_free(w);
+	keys_secret_free(&key);
+	free(blob_meta);
+	explicit_bzero(&m, sizeof m);
+	return rc;
+}

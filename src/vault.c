@@ -1,0 +1,423 @@
+/* Opening and creating vaults. */
+#include "callvault/vault.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "callvault/clock.h"
+#include "callvault/log.h"
+
+#define CATALOG_FILE "catalog.db"
+#define CONFIG_FILE "callvault.conf"
+
+struct vault {
+	char *dir;
+	char *catalog_path;
+	int flags;
+	struct config cfg;
+	struct keyring *ring;
+	struct store *store;
+	pthread_key_t tls;   /* this thread's struct catalog * */
+	int tls_made;
+};
+
+static char *path_join(const char *dir, const char *name)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+char *vault_default_key_path(const char *vault_dir)
+{
+	size_t len = strlen(vault_dir);
+	char *p = NULL;
+
+	while (len > 1 && vault_dir[len - 1] == '/')
+		len--;
+	if (asprintf(&p, "%.*s.key", (int)len, vault_dir) < 0)
+		return NULL;
+	return p;
+}
+
+/* 1 if `path` (which need not exist) would lie inside directory `dir`. */
+static int path_inside(const char *path, const char *dir)
+{
+	char rdir[PATH_MAX], rparent[PATH_MAX], parent[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!realpath(dir, rdir))
+		return 0;
+	if (!slash)
+		snprintf(parent, sizeof parent, ".");
+	else if (slash == path)
+		snprintf(parent, sizeof parent, "/");
+	else
+		snprintf(parent, sizeof parent, "%.*s", (int)(slash - path),
+			 path);
+	if (!realpath(parent, rparent))
+		return 0;
+	n = strlen(rdir);
+	return strncmp(rparent, rdir, n) == 0 &&
+	       (rparent[n] == '\0' || rparent[n] == '/');
+}
+
+static int dir_is_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int empty = 1;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err = 0;
+
+	if (fd < 0)
+		return errno;
+	if (fsync(fd) != 0)
+		err = errno;
+	close(fd);
+	return err;
+}
+
+int vault_create(const char *dir, const char *key_file, const char *passphrase,
+		 char *err, size_t errlen)
+{
+	unsigned char master[KEYS_KEY_LEN], check[KEYS_CHECK_LEN];
+	struct keyring *ring = NULL;
+	struct config cfg;
+	char *key_path = NULL, *cat = NULL, *conf = NULL;
+	int rc, made_key = 0, made_dir = 0;
+
+	if (mkdir(dir, 0700) == 0) {
+		made_dir = 1;
+	} else if (errno != EEXIST) {
+		rc = errno;
+		snprintf(err, errlen, "%s: %s", dir, strerror(rc));
+		return rc;
+	} else {
+		int e = dir_is_empty(dir);
+		if (e != 1) {
+			rc = e < 0 ? errno : ENOTEMPTY;
+			snprintf(err, errlen, "%s: %s", dir,
+				 e < 0 ? strerror(rc) :
+					 "not empty; refusing to create a vault here");
+			return rc;
+		}
+	}
+
+	key_path = key_file ? strdup(key_file) : vault_default_key_path(dir);
+	cat = path_join(dir, CATALOG_FILE);
+	conf = path_join(dir, CONFIG_FILE);
+	if (!key_path || !cat || !conf) {
+		rc = ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (path_inside(key_path, dir)) {
+		rc = EINVAL;
+		snprintf(err, errlen,
+			 "%s: the key must not be inside the vault directory",
+			 key_path);
+		goto out;
+	}
+
+	/* An existing key file given with --key-file is used as it is, so
+	 * that an operator can create the key first (or share one); the
+	 * default key is always new. */
+	if (key_file && access(key_file, F_OK) == 0) {
+		rc = keys_file_read(key_file, passphrase, master, err, errlen);
+		if (rc)
+			goto out;
+	} else {
+		keys_random(master, sizeof master);
+		rc = keys_file_write(key_path, master, passphrase);
+		if (rc) {
+			snprintf(err, errlen, "%s: %s", key_path,
+				 rc == EEXIST ? "key file already exists" :
+						strerror(rc));
+			goto out;
+		}
+		made_key = 1;
+	}
+	rc = keys_ring_new(master, &ring);
+	explicit_bzero(master, sizeof master);
+	if (rc) {
+		snprintf(err, errlen, "cannot set up keys: %s", strerror(rc));
+		goto out;
+	}
+	keys_check_value(ring, check);
+
+	config_defaults(&cfg);
+	rc = config_write(&cfg, conf);
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", conf, strerror(rc));
+		goto out;
+	}
+	rc = store_create(dir);
+	if (rc) {
+		snprintf(err, errlen, "%s: cannot create the blob store: %s",
+			 dir, strerror(rc));
+		goto out;
+	}
+	rc = catalog_create(cat, check);
+	if (rc) {
+		snprintf(err, errlen, "%s: cannot create the catalog: %s", cat,
+			 strerror(rc));
+		goto out;
+	}
+	rc = fsync_path(dir);
+	if (rc)
+		snprintf(err, errlen, "%s: fsync: %s", dir, strerror(rc));
+
+out:
+	if (rc && made_key)
+		unlink(key_path);
+	if (rc && made_dir) {
+		/* Leave nothing half-made behind in a directory we created. */
+		char cmdpath[PATH_MAX];
+		const char *sub[] = { "blobs", "spool", "quarantine" };
+		for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
+			snprintf(cmdpath, sizeof cmdpath, "%s/%s", dir, sub[i]);
+			rmdir(cmdpath);
+		}
+		if (cat)
+			unlink(cat);
+		if (conf)
+			unlink(conf);
+		rmdir(dir);
+	}
+	keys_ring_free(ring);
+	free(key_path);
+	free(cat);
+	free(conf);
+	return rc;
+}
+
+static void tls_close(void *p)
+{
+	catalog_close(p);
+}
+
+int vault_open(const char *dir, const char *key_file, int flags,
+	       struct vault **out, char *err, size_t errlen)
+{
+	unsigned char master[KEYS_KEY_LEN], want[KEYS_CHECK_LEN],
+		have[KEYS_CHECK_LEN];
+	struct vault *v;
+	struct catalog *c = NULL;
+	struct stat st;
+	char *key_path = NULL, *conf = NULL;
+	int rc;
+
+	*out = NULL;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		rc = errno ? errno : ENOTDIR;
+		snprintf(err, errlen, "%s: not a vault directory", dir);
+		return rc;
+	}
+	v = calloc(1, sizeof *v);
+	if (!v)
+		return ENOMEM;
+	v->flags = flags;
+	/* Absolute: the daemon changes its working directory to / . */
+	v->dir = realpath(dir, NULL);
+	if (!v->dir) {
+		rc = errno;
+		snprintf(err, errlen, "%s: %s", dir, strerror(rc));
+		goto out;
+	}
+	v->catalog_path = path_join(v->dir, CATALOG_FILE);
+	conf = path_join(v->dir, CONFIG_FILE);
+	key_path = key_file ? strdup(key_file) : vault_default_key_path(v->dir);
+	if (!v->catalog_path || !conf || !key_path) {
+		rc = ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (access(v->catalog_path, F_OK) != 0) {
+		rc = ENOENT;
+		snprintf(err, errlen, "%s: not a vault (no %s)", dir,
+			 CATALOG_FILE);
+		goto out;
+	}
+	rc = config_load(&v->cfg, conf, err, errlen);
+	if (rc)
+		goto out;
+	rc = clock_set_timezone(v->cfg.timezone);
+	if (rc) {
+		snprintf(err, errlen, "%s: unknown time zone \"%s\"", conf,
+			 v->cfg.timezone);
+		goto out;
+	}
+
+	rc = keys_file_read(key_path, NULL, master, err, errlen);
+	if (rc) {
+		if (rc != EINVAL && rc != EACCES)
+			snprintf(err, errlen, "%s: cannot read the key: %s",
+				 key_path, strerror(rc));
+		goto out;
+	}
+	rc = keys_ring_new(master, &v->ring);
+	explicit_bzero(master, sizeof master);
+	if (rc) {
+		snprintf(err, errlen, "cannot set up keys: %s", strerror(rc));
+		goto out;
+	}
+
+	/* Prove the key before anything else touches the vault. The
+	 * connection is not kept: the daemon may fork after this. */
+	rc = catalog_open(v->catalog_path, CATALOG_READONLY, &c);
+	if (!rc)
+		rc = catalog_key_check(c, want);
+	catalog_close(c);
+	if (rc) {
+		snprintf(err, errlen, "%s: cannot read the catalog: %s",
+			 v->catalog_path, strerror(rc));
+		goto out;
+	}
+	keys_check_value(v->ring, have);
+	if (!keys_check_equal(want, have)) {
+		rc = EACCES;
+		snprintf(err, errlen, "%s: wrong key for vault %s", key_path,
+			 dir);
+		goto out;
+	}
+
+	rc = store_open(v->dir, &v->store);
+	if (rc) {
+		snprintf(err, errlen, "%s: cannot open the blob store: %s",
+			 dir, strerror(rc));
+		goto out;
+	}
+	rc = pthread_key_create(&v->tls, tls_close);
+	if (rc)
+		goto out;
+	v->tls_made = 1;
+	*out = v;
+	v = NULL;
+out:
+	vault_close(v);
+	free(conf);
+	free(key_path);
+	return rc;
+}
+
+void vault_close(struct vault *v)
+{
+	if (!v)
+		return;
+	if (v->tls_made) {
+		struct catalog *c = pthread_getspecific(v->tls);
+		catalog_close(c);
+		pthread_setspecific(v->tls, NULL);
+		pthread_key_delete(v->tls);
+	}
+	store_close(v->store);
+	keys_ring_free(v->ring);
+	free(v->catalog_path);
+	free(v->dir);
+	free(v);
+}
+
+const char *vault_dir(const struct vault *v)
+{
+	return v->dir;
+}
+
+const struct config *vault_config(const struct vault *v)
+{
+	return &v->cfg;
+}
+
+const struct keyring *vault_keys(const struct vault *v)
+{
+	return v->ring;
+}
+
+struct store *vault_store(struct vault *v)
+{
+	return v->store;
+}
+
+struct catalog *vault_catalog(struct vault *v)
+{
+	struct catalog *c = pthread_getspecific(v->tls);
+	int rc;
+
+	if (c)
+		return c;
+	rc = catalog_open(v->catalog_path,
+			  v->flags & VAULT_READONLY ? CATALOG_READONLY : 0, &c);
+	if (rc) {
+		log_warnx("%s: cannot open the catalog: %s", v->catalog_path,
+			  strerror(rc));
+		return NULL;
+	}
+	pthread_setspecific(v->tls, c);
+	return c;
+}
+
+int vault_call_key(struct vault *v, const struct call_record *rec,
+		   struct secret *out)
+{
+	unsigned char wrapped[KEYS_WRAPPED_LEN];
+	struct catalog *c = vault_catalog(v);
+	int rc;
+
+	if (!c)
+		return EIO;
+	rc = catalog_epoch_get(c, rec->day, wrapped);
+	if (rc)
+		return rc;
+	rc = keys_call_key(v->ring, rec->day, wrapped, rec->num, out);
+	if (rc == EBADMSG)
+		log_warnx("epoch key of day %d does not authenticate",
+			  (int)rec->day);
+	return rc;
+}
+
+int vault_blob_open(struct vault *v, const struct call_record *rec,
+		    struct blob_reader **out)
+{
+	struct secret key = keys_secret_new();
+	int fd = -1, rc;
+
+	*out = NULL;
+	if (!key.b)
+		return ENOMEM;
+	rc = vault_call_key(v, rec, &key);
+	if (rc)
+		goto out;
+	rc = store_blob_open(v->store, rec->day, rec->num, &fd);
+	if (rc)
+		goto out;
+	rc = blob_open(fd, key.b, out, NULL, NULL); /* takes fd */
+out:
+	keys_secret_free(&key);
+	return rc;
+}

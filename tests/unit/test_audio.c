@@ -1,0 +1,975 @@
+/* Audio: WAV variants recorders produce, encoded to Ogg Opus and decoded
+ * back here with libogg + libopus to check what a listener would notice
+ * (duration, channels, the tone itself); rejections with their reasons;
+ * Ogg Opus passthrough. */
+#include "callvault/audio.h"
+#include "test.h"
+
+#include <errno.h>
+#include <math.h>
+#include <ogg/ogg.h>
+#include <opus.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+/* ---- memory source and sink ------------------------------------------- */
+
+struct buf {
+	unsigned char *p;
+	size_t len, cap;
+};
+
+static void buf_put(struct buf *b, const void *d, size_t n)
+{
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2 + 64;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p)
+			abort();
+	}
+	memcpy(b->p + b->len, d, n);
+	b->len += n;
+}
+
+static void buf_le16(struct buf *b, uint32_t v)
+{
+	unsigned char x[2] = { v & 0xff, (v >> 8) & 0xff };
+
+	buf_put(b, x, 2);
+}
+
+static void buf_le32(struct buf *b, uint32_t v)
+{
+	buf_le16(b, v & 0xffff);
+	buf_le16(b, v >> 16);
+}
+
+static void set_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = v & 0xff;
+	p[1] = (v >> 8) & 0xff;
+	p[2] = (v >> 16) & 0xff;
+	p[3] = v >> 24;
+}
+
+struct mem {
+	const unsigned char *p;
+	size_t len;
+	int fail_at;		/* pread at or beyond this offset fails; -1 */
+};
+
+static ssize_t mem_pread(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	struct mem *m = ctx;
+
+	if (m->fail_at >= 0 && off + len > (uint64_t)m->fail_at)
+		return -EIO;
+	if (off >= m->len)
+		return 0;
+	if (len > m->len - off)
+		len = m->len - (size_t)off;
+	/* Short reads on purpose: callers must loop. */
+	if (len > 3000)
+		len = 3000;
+	memcpy(buf, m->p + off, len);
+	return (ssize_t)len;
+}
+
+static int sink_buf(void *ctx, const void *d, size_t n)
+{
+	buf_put(ctx, d, n);
+	return 0;
+}
+
+static int sink_full(void *ctx, const void *d, size_t n)
+{
+	(void)ctx;
+	(void)d;
+	(void)n;
+	return ENOSPC;
+}
+
+static const struct audio_params params = { 16000, 5 };
+
+struct run {
+	int ret;
+	char err[256];
+	struct audio_result res;
+	struct buf out;
+};
+
+static void run_bytes(struct run *r, const unsigned char *p, size_t len)
+{
+	struct mem m = { p, len, -1 };
+	struct audio_source src = { &m, mem_pread, len };
+
+	memset(r, 0, sizeof *r);
+	r->ret = audio_transcode(&src, &params, sink_buf, &r->out, &r->res,
+				 r->err, sizeof r->err);
+}
+
+/* ---- WAV builder --------------------------------------------------------- */
+
+enum size_mode { SIZE_EXACT, SIZE_ZERO, SIZE_FFFF, SIZE_SOX };
+
+struct wav_opts {
+	uint16_t tag;		/* 1, 3, 6, 7; 0xfffe: extensible of `sub` */
+	uint16_t sub;
+	int channels;
+	uint32_t rate;
+	int bits;
+	size_t frames;
+	enum size_mode riff, data;
+	int list_before, list_after, fact;
+	int pad;		/* append a pad byte if the data is odd */
+	double freq;		/* channel 0 tone; channel 1 is silent */
+};
+
+static int16_t sine(const struct wav_opts *o, size_t i)
+{
+	return (int16_t)lrint(16000.0 * sin(2 * M_PI * o->freq * (double)i /
+					     o->rate));
+}
+
+/* G.711 from ITU-T reference algorithm. */
+static unsigned char lin2ulaw(int16_t pcm)
+{
+	int x = pcm, sign = 0, exp, mant;
+
+	if (x < 0) {
+		x = -x;
+		sign = 0x80;
+	}
+	if (x > 32635)
+		x = 32635;
+	x += 0x84;
+	for (exp = 7; exp > 0 && !(x & (0x4000 >> (7 - exp))); exp--)
+		;
+	mant = (x >> (exp + 3)) & 0x0f;
+	return (unsigned char)~(sign | exp << 4 | mant);
+}
+
+static unsigned char lin2alaw(int16_t pcm)
+{
+	int x = pcm, sign = 0x80, exp, mant;
+
+	if (x < 0) {
+		x = -x - 1;
+		sign = 0;
+	}
+	if (x > 32767)
+		x = 32767;
+	if (x >= 256) {
+		for (exp = 7; !(x & (0x4000 >> (7 - exp))); exp--)
+			;
+		mant = (x >> (exp + 3)) & 0x0f;
+	} else {
+		exp = 0;
+		mant = x >> 4;
+	}
+	return (unsigned char)((sign | exp << 4 | mant) ^ 0x55);
+}
+
+static void put_chunk_list(struct buf *b)
+{
+	static const char info[] = "INFOISFT\x0e\0\0\0Lavf58.76.100\0";
+
+	buf_put(b, "LIST", 4);
+	buf_le32(b, sizeof info - 1);
+	buf_put(b, info, sizeof info - 1);
+}
+
+static struct buf make_wav(const struct wav_opts *o)
+{
+	struct buf b = { 0 };
+	uint16_t enc = o->tag == 0xfffe ? o->sub : o->tag;
+	int bytes = o->bits / 8;
+	size_t data_len = o->frames * (size_t)o->channels * (size_t)bytes;
+	size_t riff_at, data_at;
+
+	buf_put(&b, "RIFF", 4);
+	riff_at = b.len;
+	buf_le32(&b, 0);
+	buf_put(&b, "WAVE", 4);
+	if (o->list_before)
+		put_chunk_list(&b);
+	buf_put(&b, "fmt ", 4);
+	buf_le32(&b, o->tag == 0xfffe ? 40 : 16);
+	buf_le16(&b, o->tag);
+	buf_le16(&b, (uint32_t)o->channels);
+	buf_le32(&b, o->rate);
+	buf_le32(&b, o->rate * (uint32_t)(o->channels * bytes));
+	buf_le16(&b, (uint32_t)(o->channels * bytes));
+	buf_le16(&b, (uint32_t)o->bits);
+	if (o->tag == 0xfffe) {
+		static const unsigned char tail[14] = {
+			0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80,
+			0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71,
+		};
+
+		buf_le16(&b, 22);
+		buf_le16(&b, (uint32_t)o->bits);
+		buf_le32(&b, o->channels == 2 ? 3 : 4);
+		buf_le16(&b, enc);
+		buf_put(&b, tail, sizeof tail);
+	}
+	if (o->fact) {
+		buf_put(&b, "fact", 4);
+		buf_le32(&b, 4);
+		buf_le32(&b, (uint32_t)o->frames);
+	}
+	buf_put(&b, "data", 4);
+	data_at = b.len;
+	buf_le32(&b, 0);
+	for (size_t i = 0; i < o->frames; i++) {
+		for (int c = 0; c < o->channels; c++) {
+			int16_t s = c == 0 ? sine(o, i) : 0;
+			unsigned char x[4] = { 0 };
+
+			if (enc == 7)
+				x[0] = lin2ulaw(s);
+			else if (enc == 6)
+				x[0] = lin2alaw(s);
+			else if (bytes == 1)
+				x[0] = (unsigned char)((s >> 8) + 128);
+			else if (bytes == 3) {
+				x[1] = s & 0xff;
+				x[2] = (unsigned char)(s >> 8);
+			} else if (enc == 3) {
+				float f = s / 32768.0f;
+
+				memcpy(x, &f, 4);
+			} else {
+				x[0] = s & 0xff;
+				x[1] = (unsigned char)(s >> 8);
+			}
+			buf_put(&b, x, (size_t)bytes);
+		}
+	}
+	if (o->pad && (data_len & 1))
+		buf_put(&b, "", 1);
+	if (o->list_after)
+		put_chunk_list(&b);
+
+	switch (o->data) {
+	case SIZE_EXACT: set_le32(b.p + data_at, (uint32_t)data_len); break;
+	case SIZE_ZERO: set_le32(b.p + data_at, 0); break;
+	case SIZE_FFFF: set_le32(b.p + data_at, 0xffffffffu); break;
+	case SIZE_SOX: set_le32(b.p + data_at, 0x7ffff000u); break;
+	}
+	switch (o->riff) {
+	case SIZE_EXACT: set_le32(b.p + riff_at, (uint32_t)(b.len - 8)); break;
+	case SIZE_ZERO: set_le32(b.p + riff_at, 0); break;
+	case SIZE_FFFF: set_le32(b.p + riff_at, 0xffffffffu); break;
+	case SIZE_SOX: set_le32(b.p + riff_at, 0x7ffff024u); break;
+	}
+	return b;
+}
+
+static struct wav_opts base(uint32_t rate, int channels, size_t frames)
+{
+	struct wav_opts o = {
+		.tag = 1, .channels = channels, .rate = rate, .bits = 16,
+		.frames = frames, .freq = 440, .pad = 1,
+	};
+	return o;
+}
+
+/* ---- Ogg Opus decoder (independent of the module) ------------------------ */
+
+struct decoded {
+	int ok;
+	int channels;
+	uint32_t input_rate;
+	int pre_skip;
+	int64_t final_granule;
+	size_t n;		/* frames at 48 kHz after pre-skip and trim */
+	float *pcm;		/* interleaved */
+};
+
+static struct decoded decode(const unsigned char *p, size_t len)
+{
+	struct decoded d = { 0 };
+	ogg_sync_state oy;
+	ogg_stream_state os;
+	ogg_page og;
+	ogg_packet op;
+	OpusDecoder *dec = NULL;
+	size_t total = 0, cap = 0;
+	float *all = NULL;
+	int64_t last_granule = 0;
+	int packets = 0, eos = 0, bad = 0, have_os = 0;
+
+	ogg_sync_init(&oy);
+	memcpy(ogg_sync_buffer(&oy, (long)len), p, len);
+	ogg_sync_wrote(&oy, (long)len);
+	while (!bad && ogg_sync_pageout(&oy, &og) == 1) {
+		if (!have_os) {
+			if (!ogg_page_bos(&og))
+				bad = 1;
+			ogg_stream_init(&os, ogg_page_serialno(&og));
+			have_os = 1;
+		}
+		if (eos)
+			bad = 1;
+		ogg_stream_pagein(&os, &og);
+		if (ogg_page_granulepos(&og) >= 0) {
+			if (ogg_page_granulepos(&og) < last_granule)
+				bad = 1;
+			last_granule = ogg_page_granulepos(&og);
+		}
+		if (ogg_page_eos(&og))
+			eos = 1;
+		while (!bad && ogg_stream_packetout(&os, &op) == 1) {
+			if (packets == 0) {
+				if (op.bytes < 19 ||
+				    memcmp(op.packet, "OpusHead", 8) ||
+				    op.packet[8] != 1 || op.packet[18] != 0) {
+					bad = 1;
+					break;
+				}
+				d.channels = op.packet[9];
+				d.pre_skip = op.packet[10] | op.packet[11] << 8;
+				d.input_rate = (uint32_t)op.packet[12] |
+					       (uint32_t)op.packet[13] << 8 |
+					       (uint32_t)op.packet[14] << 16 |
+					       (uint32_t)op.packet[15] << 24;
+				dec = opus_decoder_create(48000, d.channels,
+							  NULL);
+			} else if (packets == 1) {
+				if (op.bytes < 16 ||
+				    memcmp(op.packet, "OpusTags", 8))
+					bad = 1;
+			} else {
+				if (total + 5760 > cap) {
+					cap = (total + 5760) * 2;
+					all = realloc(all, cap * sizeof *all *
+							       (size_t)d.channels);
+				}
+				int n = opus_decode_float(
+					dec, op.packet, (opus_int32)op.bytes,
+					all + total * (size_t)d.channels, 5760,
+					0);
+				if (n < 0)
+					bad = 1;
+				else
+					total += (size_t)n;
+			}
+			packets++;
+		}
+	}
+	d.final_granule = last_granule;
+	if (!bad && eos && packets > 2 && last_granule > d.pre_skip &&
+	    (size_t)last_granule <= total) {
+		d.ok = 1;
+		d.n = (size_t)(last_granule - d.pre_skip);
+		d.pcm = all;
+		memmove(all, all + (size_t)d.pre_skip * (size_t)d.channels,
+			d.n * (size_t)d.channels * sizeof *all);
+		all = NULL;
+	}
+	free(all);
+	if (dec)
+		opus_decoder_destroy(dec);
+	if (have_os)
+		ogg_stream_clear(&os);
+	ogg_sync_clear(&oy);
+	return d;
+}
+
+/* Power of channel c at frequency f (Goertzel), normalised per sample. */
+static double tone_power(const struct decoded *d, int c, double f)
+{
+	double w = 2 * M_PI * f / 48000, k = 2 * cos(w), s1 = 0, s2 = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		double s = d->pcm[i * (size_t)d->channels + (size_t)c] +
+			   k * s1 - s2;
+		s2 = s1;
+		s1 = s;
+	}
+	return (s1 * s1 + s2 * s2 - k * s1 * s2) / ((double)d->n * d->n);
+}
+
+static double rms(const struct decoded *d, int c)
+{
+	double sum = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		double v = d->pcm[i * (size_t)d->channels + (size_t)c];
+		sum += v * v;
+	}
+	return d->n ? sqrt(sum / (double)d->n) : 0;
+}
+
+/* Encodes o, and checks what a listener would notice: a valid Ogg Opus
+ * stream, the duration to the millisecond, the channels, the rate, and the
+ * 440 Hz tone at about the right level (16000/32768 peak = 0.345 RMS). */
+static void check_wav_case(const struct wav_opts *o)
+{
+	struct buf w = make_wav(o);
+	struct run r, again;
+	struct decoded d;
+	double exp_ms = (double)o->frames * 1000.0 / o->rate;
+
+	run_bytes(&r, w.p, w.len);
+	CHECK_INT(r.ret, 0);
+	if (r.ret)
+		fprintf(stderr, "  rate %u: %s\n", (unsigned)o->rate, r.err);
+	CHECK_INT(r.res.input, AUDIO_FORMAT_WAV);
+	CHECK_INT(r.res.source_rate, o->rate);
+	CHECK_INT(r.res.channels, o->channels);
+	CHECK_INT(r.res.samples, o->frames);
+	CHECK_INT(r.res.duration_ms, (uint64_t)llround(exp_ms));
+	CHECK_INT(r.res.out_bytes, r.out.len);
+
+	d = decode(r.out.p, r.out.len);
+	CHECK(d.ok);
+	if (d.ok) {
+		double ms = (double)d.n / 48.0;
+		double p440 = tone_power(&d, 0, 440);
+		double p1k = tone_power(&d, 0, 1000);
+		double level = rms(&d, 0);
+
+		CHECK_INT(d.channels, o->channels);
+		CHECK_INT(d.input_rate, o->rate);
+		CHECK(fabs(ms - exp_ms) < 1.0);
+		CHECK(level > 0.345 / 2 && level < 0.345 * 2);
+		CHECK(p440 > 100 * p1k);
+		if (o->channels == 2)
+			CHECK(rms(&d, 1) < level / 10);
+	}
+	free(d.pcm);
+
+	/* The output is itself accepted as Ogg Opus input, same duration. */
+	run_bytes(&again, r.out.p, r.out.len);
+	CHECK_INT(again.ret, 0);
+	CHECK_INT(again.res.input, AUDIO_FORMAT_OPUS);
+	CHECK_INT(again.res.duration_ms, r.res.duration_ms);
+	CHECK_INT(again.res.source_rate, o->rate);
+	CHECK_INT(again.res.channels, o->channels);
+	CHECK(again.out.len == r.out.len &&
+	      memcmp(again.out.p, r.out.p, r.out.len) == 0);
+
+	free(again.out.p);
+	free(r.out.p);
+	free(w.p);
+}
+
+/* ---- accepted WAV ---------------------------------------------------------- */
+
+static void pcm16_mono_8k(void)
+{
+	struct wav_opts o = base(8000, 1, 9877);
+
+	check_wav_case(&o);
+}
+
+static void pcm16_stereo_16k(void)
+{
+	struct wav_opts o = base(16000, 2, 16000 * 3 / 2 + 7);
+
+	check_wav_case(&o);
+}
+
+static void mulaw_8k(void)
+{
+	struct wav_opts o = base(8000, 1, 12345);
+
+	o.tag = 7;
+	o.bits = 8;
+	o.fact = 1;
+	check_wav_case(&o);
+}
+
+static void alaw_8k(void)
+{
+	struct wav_opts o = base(8000, 1, 8000);
+
+	o.tag = 6;
+	o.bits = 8;
+	check_wav_case(&o);
+}
+
+static void alaw_stereo_size_zero(void)
+{
+	struct wav_opts o = base(8000, 2, 8001);
+
+	o.tag = 6;
+	o.bits = 8;
+	o.riff = o.data = SIZE_ZERO;
+	check_wav_case(&o);
+}
+
+static void rate_44100_resampled(void)
+{
+	struct wav_opts o = base(44100, 1, 44100 + 4411);
+
+	check_wav_case(&o);
+}
+
+static void rate_48000(void)
+{
+	struct wav_opts o = base(48000, 1, 48000 + 13);
+
+	check_wav_case(&o);
+}
+
+static void other_rates(void)
+{
+	static const uint32_t rates[] = { 11025, 12000, 22050, 24000, 32000,
+					  9600 };
+
+	for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++) {
+		struct wav_opts o = base(rates[i], i % 2 ? 2 : 1,
+					 rates[i] + 333);
+
+		check_wav_case(&o);
+	}
+}
+
+static void extensible(void)
+{
+	struct wav_opts o = base(16000, 2, 16000);
+
+	o.tag = 0xfffe;
+	o.sub = 1;
+	check_wav_case(&o);
+	o = base(8000, 1, 8000);
+	o.tag = 0xfffe;
+	o.sub = 7;
+	o.bits = 8;
+	check_wav_case(&o);
+}
+
+static void list_before_and_after_data(void)
+{
+	struct wav_opts o = base(8000, 1, 8000);
+
+	o.list_before = 1;
+	check_wav_case(&o);
+	o.list_before = 0;
+	o.list_after = 1;
+	check_wav_case(&o);
+	o.list_before = 1;
+	o.fact = 1;
+	check_wav_case(&o);
+}
+
+static void header_sizes(void)
+{
+	static const enum size_mode modes[] = { SIZE_EXACT, SIZE_ZERO,
+						SIZE_FFFF, SIZE_SOX };
+
+	for (size_t i = 0; i < 4; i++) {
+		for (size_t j = 0; j < 4; j++) {
+			struct wav_opts o = base(8000, 1, 4000 + 3 * i + j);
+
+			o.riff = modes[i];
+			o.data = modes[j];
+			check_wav_case(&o);
+		}
+	}
+}
+
+/* A mu-law file with an odd sample count and its pad byte, sizes exact;
+ * 16-bit PCM with sizes 0 (never patched) and a stray odd byte at the end:
+ * only whole samples are decoded. */
+static void odd_length_pad_byte(void)
+{
+	struct wav_opts o = base(8000, 1, 8001);
+	struct buf w;
+	struct run r;
+	struct decoded d;
+
+	o.tag = 7;
+	o.bits = 8;
+	check_wav_case(&o);
+	o = base(8000, 1, 8000);
+	o.riff = o.data = SIZE_ZERO;
+	w = make_wav(&o);
+	buf_put(&w, "", 1);
+	run_bytes(&r, w.p, w.len);
+	CHECK_INT(r.ret, 0);
+	CHECK_INT(r.res.samples, 8000);
+	CHECK_INT(r.res.duration_ms, 1000);
+	d = decode(r.out.p, r.out.len);
+	CHECK(d.ok);
+	CHECK_INT(d.n, 48000);
+	free(d.pcm);
+	free(r.out.p);
+	free(w.p);
+}
+
+static void fmt_after_data(void)
+{
+	struct wav_opts o = base(8000, 1, 8000);
+	struct buf w = make_wav(&o), v = { 0 };
+	struct run r;
+
+	/* Move fmt (24 bytes at 12) after data. */
+	buf_put(&v, w.p, 12);
+	buf_put(&v, w.p + 36, w.len - 36);
+	buf_put(&v, w.p + 12, 24);
+	run_bytes(&r, v.p, v.len);
+	CHECK_INT(r.ret, 0);
+	CHECK_INT(r.res.duration_ms, 1000);
+	free(r.out.p);
+	free(v.p);
+	free(w.p);
+}
+
+/* Ten minutes of 8 kHz mono: the whole path, and the output is about the
+ * size 16 kbit/s gives (about 1.2 MB). */
+static void long_input(void)
+{
+	struct wav_opts o = base(8000, 1, 8000 * 600);
+	struct buf w = make_wav(&o);
+	struct run r;
+
+	run_bytes(&r, w.p, w.len);
+	CHECK_INT(r.ret, 0);
+	CHECK_INT(r.res.duration_ms, 600000);
+	CHECK(r.out.len > 600 * 1000 && r.out.len < 600 * 2500);
+	free(r.out.p);
+	free(w.p);
+}
+
+/* ---- push encoder ------------------------------------------------------------ */
+
+static void push_equals_transcode(void)
+{
+	struct wav_opts o = base(22050, 2, 22050 * 2 + 5);
+	struct buf w = make_wav(&o), out = { 0 };
+	struct run r;
+	struct audio_encoder *e = NULL;
+	struct audio_result res;
+	char err[128];
+	const int16_t *pcm = (const int16_t *)(w.p + 44);
+	size_t done = 0, step = 1;
+
+	run_bytes(&r, w.p, w.len);
+	CHECK_INT(r.ret, 0);
+	CHECK_INT(audio_encoder_new(22050, 2, &params, sink_buf, &out, &e,
+				    err, sizeof err), 0);
+	while (e && done < o.frames) {
+		size_t n = step < o.frames - done ? step : o.frames - done;
+
+		CHECK_INT(audio_encoder_push(e, pcm + done * 2, n), 0);
+		done += n;
+		step = step * 3 % 1000 + 1;
+	}
+	if (e) {
+		CHECK_INT(audio_encoder_finish(e, &res), 0);
+		CHECK_INT(res.samples, o.frames);
+		CHECK_INT(res.duration_ms, r.res.duration_ms);
+		CHECK_INT(res.out_bytes, out.len);
+	}
+	audio_encoder_free(e);
+	/* Same code, same bytes, however the PCM was split. */
+	CHECK(out.len == r.out.len && memcmp(out.p, r.out.p, out.len) == 0);
+	free(out.p);
+	free(r.out.p);
+	free(w.p);
+}
+
+static void push_nothing_is_einval(void)
+{
+	struct audio_encoder *e = NULL;
+	struct audio_result res;
+	struct buf out = { 0 };
+	char err[128];
+
+	CHECK_INT(audio_encoder_new(8000, 1, &params, sink_buf, &out, &e, err,
+				    sizeof err), 0);
+	if (e)
+		CHECK_INT(audio_encoder_finish(e, &res), EINVAL);
+	audio_encoder_free(e);
+	CHECK_INT(out.len, 0);
+	CHECK_INT(audio_encoder_new(96000, 1, &params, sink_buf, &out, &e, err,
+				    sizeof err), EINVAL);
+	CHECK(e == NULL);
+	CHECK(strstr(err, "96000") != NULL);
+	free(out.p);
+}
+
+/* ---- rejections ---------------------------------------------------------------- */
+
+static void expect_reject(const unsigned char *p, size_t len,
+			  const char *word)
+{
+	struct run r;
+
+	run_bytes(&r, p, len);
+	CHECK_INT(r.ret, EINVAL);
+	if (!strstr(r.err, word)) {
+		fprintf(stderr, "  message \"%s\" lacks \"%s\"\n", r.err,
+			word);
+		CHECK(strstr(r.err, word) != NULL);
+	}
+	free(r.out.p);
+}
+
+static void expect_reject_wav(const struct wav_opts *o, const char *word)
+{
+	struct buf w = make_wav(o);
+
+	expect_reject(w.p, w.len, word);
+	free(w.p);
+}
+
+static void rejects_not_audio(void)
+{
+	unsigned char rnd[4096];
+	uint32_t x = 12345;
+
+	for (size_t i = 0; i < sizeof rnd; i++) {
+		x = x * 1103515245 + 12345;
+		rnd[i] = (unsigned char)(x >> 16);
+	}
+	expect_reject((const unsigned char *)"", 0, "empty");
+	expect_reject(rnd, sizeof rnd, "not audio");
+	expect_reject((const unsigned char *)"RIFF\0\0", 6, "truncated");
+	expect_reject((const unsigned char *)"RIFF\0\0\0\0WAVEfm", 14,
+		      "truncated");
+	expect_reject((const unsigned char *)"RIFF\0\0\0\0AVI LIST", 16,
+		      "not WAVE");
+}
+
+static void rejects_truncated_header(void)
+{
+	struct wav_opts o = base(8000, 1, 800);
+	struct buf w = make_wav(&o);
+
+	for (size_t cut = 12; cut < 44; cut += 3)
+		expect_reject(w.p, cut, "truncated");
+	free(w.p);
+}
+
+static void rejects_unsupported_encodings(void)
+{
+	struct wav_opts o = base(8000, 1, 800);
+
+	o.tag = 3;
+	o.bits = 32;
+	expect_reject_wav(&o, "IEEE float");
+	o.tag = 0xfffe;
+	o.sub = 3;
+	expect_reject_wav(&o, "IEEE float");
+	o = base(8000, 1, 800);
+	o.bits = 24;
+	expect_reject_wav(&o, "24-bit");
+	o.bits = 8;
+	expect_reject_wav(&o, "8-bit");
+	o = base(8000, 1, 800);
+	o.tag = 0x31;
+	expect_reject_wav(&o, "GSM");
+	o.tag = 0x11;
+	expect_reject_wav(&o, "ADPCM");
+	o.tag = 2;
+	expect_reject_wav(&o, "ADPCM");
+}
+
+static void rejects_channels_and_rates(void)
+{
+	struct wav_opts o = base(8000, 3, 800);
+
+	expect_reject_wav(&o, "channel");
+	o = base(96000, 1, 800);
+	expect_reject_wav(&o, "96000 Hz");
+	o = base(4000, 1, 800);
+	expect_reject_wav(&o, "4000 Hz");
+}
+
+static void rejects_no_samples(void)
+{
+	struct wav_opts o = base(8000, 1, 0);
+
+	expect_reject_wav(&o, "no audio samples");
+	o.riff = o.data = SIZE_ZERO;
+	expect_reject_wav(&o, "no audio samples");
+	o.data = SIZE_FFFF;
+	expect_reject_wav(&o, "no audio samples");
+	/* A single byte of 16-bit PCM is less than a sample. */
+	o.frames = 0;
+	{
+		struct buf w = make_wav(&o);
+
+		buf_put(&w, "x", 1);
+		expect_reject(w.p, w.len, "no audio samples");
+		free(w.p);
+	}
+}
+
+static void rejects_truncated_data(void)
+{
+	struct wav_opts o = base(8000, 1, 8000);
+	struct buf w = make_wav(&o);
+
+	expect_reject(w.p, w.len / 2, "truncated WAV");
+	free(w.p);
+	o.list_before = 1;
+	w = make_wav(&o);
+	/* Cut inside the LIST chunk before fmt: fmt never comes. */
+	expect_reject(w.p, 30, "truncated");
+	free(w.p);
+}
+
+/* ---- Ogg Opus input ------------------------------------------------------------ */
+
+static struct buf encoded(uint32_t rate, int channels, size_t frames)
+{
+	struct wav_opts o = base(rate, channels, frames);
+	struct buf w = make_wav(&o);
+	struct run r;
+
+	run_bytes(&r, w.p, w.len);
+	free(w.p);
+	return r.out;
+}
+
+static void ogg_opus_passthrough(void)
+{
+	struct buf in = encoded(16000, 2, 16000 * 5 + 17);
+	struct run r;
+
+	run_bytes(&r, in.p, in.len);
+	CHECK_INT(r.ret, 0);
+	CHECK_INT(r.res.input, AUDIO_FORMAT_OPUS);
+	CHECK_INT(r.res.channels, 2);
+	CHECK_INT(r.res.source_rate, 16000);
+	CHECK_INT(r.res.samples, 16000 * 5 + 17);
+	CHECK_INT(r.res.duration_ms, 5001);
+	CHECK_INT(r.res.out_bytes, in.len);
+	CHECK(r.out.len == in.len && memcmp(r.out.p, in.p, in.len) == 0);
+	free(r.out.p);
+	free(in.p);
+}
+
+static void ogg_opus_truncated(void)
+{
+	struct buf in = encoded(8000, 1, 8000 * 4);
+
+	expect_reject(in.p, in.len / 2, "truncated Ogg Opus");
+	expect_reject(in.p, in.len - 1, "truncated Ogg Opus");
+	expect_reject(in.p, 30, "truncated Ogg Opus");
+	free(in.p);
+}
+
+static void ogg_opus_corrupt(void)
+{
+	struct buf in = encoded(8000, 1, 8000 * 4);
+
+	/* A flipped byte in an audio page breaks its checksum. */
+	in.p[in.len / 2] ^= 0x40;
+	expect_reject(in.p, in.len, "Ogg");
+	free(in.p);
+	/* Trailing bytes after the end-of-stream page. */
+	in = encoded(8000, 1, 8000);
+	buf_put(&in, "junkjunk", 8);
+	expect_reject(in.p, in.len, "after the end");
+	free(in.p);
+}
+
+/* An Ogg stream whose first packet is not OpusHead (Vorbis-like). */
+static void ogg_not_opus(void)
+{
+	ogg_stream_state os;
+	ogg_page og;
+	struct buf b = { 0 };
+	unsigned char head[30] = "\x01vorbis";
+	ogg_packet op = { .packet = head, .bytes = sizeof head, .b_o_s = 1 };
+
+	ogg_stream_init(&os, 7);
+	ogg_stream_packetin(&os, &op);
+	while (ogg_stream_flush(&os, &og)) {
+		buf_put(&b, og.header, (size_t)og.header_len);
+		buf_put(&b, og.body, (size_t)og.body_len);
+	}
+	ogg_stream_clear(&os);
+	expect_reject(b.p, b.len, "not Opus");
+	free(b.p);
+}
+
+static void ogg_opus_mapping_family(void)
+{
+	struct buf in = encoded(8000, 1, 8000);
+	struct run r;
+
+	/* OpusHead at 28 (one page header of 27 + 1 lacing byte); patch the
+	 * mapping family and fix the page checksum. */
+	in.p[28 + 18] = 1;
+	{
+		ogg_page og = { in.p, 28, in.p + 28, 19 };
+
+		ogg_page_checksum_set(&og);
+	}
+	run_bytes(&r, in.p, in.len);
+	CHECK_INT(r.ret, EINVAL);
+	CHECK(strstr(r.err, "mapping family 1") != NULL);
+	free(r.out.p);
+	free(in.p);
+}
+
+/* ---- errors from the source and the sink ---------------------------------- */
+
+static void sink_and_source_errors(void)
+{
+	struct wav_opts o = base(8000, 1, 8000 * 3);
+	struct buf w = make_wav(&o), in;
+	struct mem m = { w.p, w.len, -1 };
+	struct audio_source src = { &m, mem_pread, w.len };
+	struct audio_result res;
+	char err[128];
+
+	CHECK_INT(audio_transcode(&src, &params, sink_full, NULL, &res, err,
+				  sizeof err),
+		  ENOSPC);
+	m.fail_at = (int)w.len / 2;
+	CHECK_INT(audio_transcode(&src, &params, sink_full, NULL, &res, err,
+				  sizeof err),
+		  ENOSPC);
+	{
+		struct buf out = { 0 };
+
+		CHECK_INT(audio_transcode(&src, &params, sink_buf, &out, &res,
+					  err, sizeof err),
+			  EIO);
+		free(out.p);
+	}
+	in = encoded(8000, 1, 8000 * 3);
+	m.p = in.p;
+	m.len = in.len;
+	m.fail_at = -1;
+	src.size = in.len;
+	CHECK_INT(audio_transcode(&src, &params, sink_full, NULL, &res, err,
+				  sizeof err),
+		  ENOSPC);
+	free(in.p);
+	free(w.p);
+}
+
+static void sniff(void)
+{
+	CHECK_INT(audio_sniff("RIFF\x24\0\0\0WAVEfmt ", 16), AUDIO_FORMAT_WAV);
+	CHECK_INT(audio_sniff("OggS\0\x02", 6), AUDIO_FORMAT_OPUS);
+	CHECK_INT(audio_sniff("RIFF", 4), AUDIO_FORMAT_UNKNOWN);
+	CHECK_INT(audio_sniff("RIFF\0\0\0\0AVI ", 12), AUDIO_FORMAT_UNKNOWN);
+	CHECK_INT(audio_sniff("ID3\x04", 4), AUDIO_FORMAT_UNKNOWN);
+	CHECK_INT(audio_sniff("", 0), AUDIO_FORMAT_UNKNOWN);
+}
+
+TEST_MAIN("audio",
+	  T(pcm16_mono_8k), T(pcm16_stereo_16k), T(mulaw_8k), T(alaw_8k),
+	  T(alaw_stereo_size_zero), T(rate_44100_resampled), T(rate_48000),
+	  T(other_rates), T(extensible), T(list_before_and_after_data),
+	  T(header_sizes), T(odd_length_pad_byte), T(fmt_after_data),
+	  T(long_input), T(push_equals_transcode), T(push_nothing_is_einval),
+	  T(rejects_not_audio), T(rejects_truncated_header),
+	  T(rejects_unsupported_encodings), T(rejects_channels_and_rates),
+	  T(rejects_no_samples), T(rejects_truncated_data),
+	  T(ogg_opus_passthrough), T(ogg_opus_truncated), T(ogg_opus_corrupt),
+	  T(ogg_not_opus), T(ogg_opus_mapping_family),
+	  T(sink_and_source_errors), T(sniff))
