@@ -74,7 +74,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(BUILD)/libcallvault.a | $(B
 
 # Every test, in a separate sanitized -Werror build so that a plain `make`
 # build is never mixed with it.
-check:
+check: deps
 	$(MAKE) BUILD=build/check SANITIZE=address,undefined WERROR=1 \
 		check-unit check-integration
 
@@ -85,13 +85,16 @@ check-integration: $(BUILD)/callvault
 	CALLVAULT_BIN=$(abspath $(BUILD)/callvault) \
 		tests/run-integration
 
-demo: $(BUILD)/callvault
+# deps first, then a fresh make: pkg-config's flags are read when make
+# parses this file, so a first build must come after the packages.
+demo: deps
+	$(MAKE) all
 	scripts/demo start $(abspath $(BUILD))
 
 demo-stop:
 	scripts/demo stop $(abspath $(BUILD))
 
-bench:
+bench: deps
 	$(MAKE) BUILD=build/bench CFLAGS="-O2 -g -DNDEBUG" all
 	bench/run $(abspath build/bench/callvault)
 

@@ -223,7 +223,8 @@ static int wav_parse(const struct audio_source *src, struct wav_info *wi,
 		avail = src->size - body;
 
 		if (memcmp(ch, "fmt ", 4) == 0 && !have_fmt) {
-			uint32_t want = size < WAV_FMT_READ ? size : WAV_FMT_READ;
+			uint32_t want = size < WAV_FMT_READ ? size :
+							      WAV_FMT_READ;
 
 			if (size < 16)
 				return audio_bad(err, errlen,
@@ -309,7 +310,7 @@ static sf_count_t vio_seek(sf_count_t offset, int whence, void *ctx)
 		base = len;
 	else if (whence != SEEK_SET)
 		return -1;
-	if ((offset < 0 && -offset > base) || offset > len - base)
+	if (offset < -base || offset > len - base)
 		return -1;
 	v->pos = base + offset;
 	return v->pos;

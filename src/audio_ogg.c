@@ -3,9 +3,7 @@
  *
  * Encoding runs at the source's own rate when Opus has it: libopusenc would
  * resample everything to 48 kHz first, which costs about three times the
- * CPU for telephone audio. The default complexity (AUDIO_DEFAULT_COMPLEXITY)
- * was chosen by measuring a 10-minute 8 kHz mono call: see the audio
- * module's report in the repository history. */
+ * CPU for telephone audio. */
 #include "audio_int.h"
 
 #include "callvault/log.h"
@@ -32,7 +30,8 @@
  * room. Anything larger is refused rather than buffered. */
 #define OGG_READ_CHUNK 8192
 #define OGG_MAX_AUDIO_PACKET 65536
-#define OGG_MAX_PENDING (16L << 20)
+#define OGG_MAX_PENDING (4L << 20)
+#define OGG_MAX_DURATION (48000LL * 86400 * 7) /* a week, in 48 kHz samples */
 
 struct audio_encoder {
 	OpusEncoder *enc;
@@ -53,7 +52,7 @@ struct audio_encoder {
 	unsigned char *pkt[2];	/* the held packet and the new one */
 	int held_len;		/* bytes in pkt[0], 0 = none held */
 	uint64_t in_frames;	/* pushed, at rate */
-	uint64_t fed;		/* frames given to the encoder (opus_rate) */
+	uint64_t fed;		/* frames given to the encoder */
 	uint64_t packets;	/* audio packets handed to the Ogg stream */
 	int page_packets;	/* packets since the last page flush */
 	int headers_done;
@@ -109,7 +108,8 @@ static int enc_write_pages(struct audio_encoder *e, int flush)
 		       ogg_stream_pageout(&e->os, &og)) {
 		err = e->sink(e->sink_ctx, og.header, (size_t)og.header_len);
 		if (!err)
-			err = e->sink(e->sink_ctx, og.body, (size_t)og.body_len);
+			err = e->sink(e->sink_ctx, og.body,
+				      (size_t)og.body_len);
 		if (err)
 			return err;
 		e->out_bytes += (uint64_t)og.header_len + (uint64_t)og.body_len;
@@ -270,11 +270,12 @@ static int enc_resample(struct audio_encoder *e, const int16_t *pcm,
 	int err;
 
 	while (frames) {
-		spx_uint32_t in_len = frames > RESAMPLE_CHUNK ? RESAMPLE_CHUNK :
-							       (spx_uint32_t)frames;
+		spx_uint32_t in_len = RESAMPLE_CHUNK;
 		spx_uint32_t out_len = (spx_uint32_t)e->rsbuf_frames;
 		int r;
 
+		if (frames < in_len)
+			in_len = (spx_uint32_t)frames;
 		r = speex_resampler_process_interleaved_int(
 			e->rs, pcm ? pcm : zeros, &in_len, e->rsbuf, &out_len);
 		if (r != RESAMPLER_ERR_SUCCESS) {
@@ -388,14 +389,17 @@ int audio_encoder_new(uint32_t rate, int channels,
 		ret = oerr == OPUS_ALLOC_FAIL ? ENOMEM : EIO;
 		goto out;
 	}
-	if (opus_encoder_ctl(e->enc, OPUS_SET_BITRATE(params->bitrate *
-						      channels)) != OPUS_OK ||
-	    opus_encoder_ctl(e->enc,
-			     OPUS_SET_COMPLEXITY(params->complexity)) != OPUS_OK ||
-	    opus_encoder_ctl(e->enc, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)) !=
-		    OPUS_OK ||
-	    opus_encoder_ctl(e->enc, OPUS_GET_LOOKAHEAD(&lookahead)) !=
-		    OPUS_OK) {
+	oerr = opus_encoder_ctl(e->enc,
+				OPUS_SET_BITRATE(params->bitrate * channels));
+	if (oerr == OPUS_OK)
+		oerr = opus_encoder_ctl(
+			e->enc, OPUS_SET_COMPLEXITY(params->complexity));
+	if (oerr == OPUS_OK)
+		oerr = opus_encoder_ctl(e->enc,
+					OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+	if (oerr == OPUS_OK)
+		oerr = opus_encoder_ctl(e->enc, OPUS_GET_LOOKAHEAD(&lookahead));
+	if (oerr != OPUS_OK) {
 		log_warnx("audio: opus_encoder_ctl failed");
 		ret = EIO;
 		goto out;
@@ -434,15 +438,14 @@ static int enc_finish(struct audio_encoder *e)
 	int err;
 
 	if (e->rs) {
-		m = (e->in_frames * e->opus_rate + e->rate / 2) / e->rate;
 		/* The resampler holds back its input latency: push silence
 		 * through it (a few rounds at most) to get the tail out. */
+		size_t tail = (size_t)speex_resampler_get_input_latency(e->rs);
+
+		m = (e->in_frames * e->opus_rate + e->rate / 2) / e->rate;
+
 		for (int i = 0; i < 8 && e->fed < m; i++) {
-			err = enc_resample(
-				e, NULL,
-				(size_t)speex_resampler_get_input_latency(e->rs) +
-					1,
-				m - e->fed);
+			err = enc_resample(e, NULL, tail + 1, m - e->fed);
 			if (err)
 				return err;
 		}
@@ -485,7 +488,8 @@ int audio_encoder_finish(struct audio_encoder *e, struct audio_result *res)
 		res->source_rate = e->rate;
 		res->channels = e->channels;
 		res->samples = e->in_frames;
-		res->duration_ms = (e->in_frames * 1000 + e->rate / 2) / e->rate;
+		res->duration_ms =
+			(e->in_frames * 1000 + e->rate / 2) / e->rate;
 		res->out_bytes = e->out_bytes;
 	}
 	return 0;
@@ -519,7 +523,7 @@ struct ogg_check {
 	int64_t pre_skip;
 	int64_t samples;	/* 48 kHz, of all audio packets so far */
 	int64_t last_granule;
-	int64_t start_offset;	/* granule of the first sample, RFC 7845 4.5 */
+	int64_t start_offset;	/* granule of the first sample */
 	int audio_pages;	/* pages that completed an audio packet */
 	int eos;
 };
@@ -698,6 +702,10 @@ int audio_ogg_copy(const struct audio_source *src, audio_sink_fn sink,
 	memset(&c, 0, sizeof c);
 	ogg_sync_init(&oy);
 	for (;;) {
+		size_t want = OGG_READ_CHUNK;
+		char *buf;
+		ssize_t n;
+
 		r = ogg_sync_pageout(&oy, &og);
 		if (r < 0) {
 			ret = audio_bad(err, errlen,
@@ -713,11 +721,6 @@ int audio_ogg_copy(const struct audio_source *src, audio_sink_fn sink,
 		}
 		if (off >= src->size)
 			break;
-
-		size_t want = OGG_READ_CHUNK;
-		char *buf;
-		ssize_t n;
-
 		if (src->size - off < want)
 			want = (size_t)(src->size - off);
 		buf = ogg_sync_buffer(&oy, (long)want);
@@ -753,6 +756,11 @@ int audio_ogg_copy(const struct audio_source *src, audio_sink_fn sink,
 	dur = c.last_granule - c.start_offset - c.pre_skip;
 	if (c.packets < 3 || dur <= 0) {
 		ret = audio_bad(err, errlen, "Ogg Opus stream has no audio samples");
+		goto out;
+	}
+	if (dur > OGG_MAX_DURATION) {
+		ret = audio_bad(err, errlen,
+				"implausible Ogg Opus granule position (over a week of audio)");
 		goto out;
 	}
 	if (res) {

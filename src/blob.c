@@ -270,7 +270,8 @@ static int read_layout(int fd, struct layout *l, char *err, size_t errlen)
 	l->info.day = (int32_t)le32_get(h + H_DAY);
 	for (int i = H_RESERVED; i < BLOB_HEADER_LEN; i++) {
 		if (h[i] != 0) {
-			set_err(err, errlen, "blob header reserved bytes not zero");
+			set_err(err, errlen,
+				"blob header reserved bytes not zero");
 			return EINVAL;
 		}
 	}

@@ -128,6 +128,27 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
 	"  UPDATE counters SET value = value - OLD.size + NEW.size"
 	"    WHERE name = 'bytes';"
 	" END;"
+	/* The audit trail; each row's MAC chains it to the one before
+	 * (audit.c). The head moves with every insert. */
+	"CREATE TABLE audit ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  at_ms INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  login TEXT NOT NULL,"
+	"  roles TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  call_num INTEGER NOT NULL,"
+	"  outcome TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  mac BLOB NOT NULL"
+	");"
+	"CREATE INDEX audit_call ON audit (call_num);"
+	"CREATE TABLE audit_head ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  seq INTEGER NOT NULL,"
+	"  mac BLOB NOT NULL"
+	");"
+	"INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, zeroblob(32));"
 #define DIR_TRIGGER(table, op)                                          \
 	"CREATE TRIGGER " #table "_" #op " AFTER " #op " ON " #table    \
 	" BEGIN UPDATE counters SET value = value + 1"                  \
@@ -203,6 +224,10 @@ enum stmt_id {
 	ST_CALLS_AGENT,
 	ST_CALLS_DAY_AGENT,
 	ST_CALLS_BY_NUMBER,
+	ST_AUDIT_HEAD,
+	ST_AUDIT_HEAD_SET,
+	ST_AUDIT_INSERT,
+	ST_AUDIT_LIST,
 	ST_COUNT,
 };
 
@@ -294,6 +319,18 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CALLS_BY_NUMBER] =
 		"SELECT " CALL_COLS " FROM calls WHERE number_hash = ?1"
 		" ORDER BY start_ms, num",
+	[ST_AUDIT_HEAD] = "SELECT seq, mac FROM audit_head WHERE id = 1",
+	[ST_AUDIT_HEAD_SET] =
+		"UPDATE audit_head SET seq = ?1, mac = ?2 WHERE id = 1",
+	[ST_AUDIT_INSERT] =
+		"INSERT INTO audit (seq, at_ms, uid, login, roles, action,"
+		" call_num, outcome, detail, mac) VALUES (?1, ?2, ?3, ?4, ?5,"
+		" ?6, ?7, ?8, ?9, ?10)",
+	[ST_AUDIT_LIST] =
+		"SELECT seq, at_ms, uid, login, roles, action, call_num,"
+		" outcome, detail, mac FROM audit WHERE at_ms >= ?1"
+		" AND (?2 IS NULL OR login = ?2) AND (?3 = 0 OR call_num = ?3)"
+		" ORDER BY seq",
 };
 
 struct catalog {
@@ -1708,5 +1745,116 @@ int catalog_counts(struct catalog *c, uint64_t *calls, uint64_t *bytes)
 		*bytes = b < 0 ? 0 : (uint64_t)b;
 	}
 	stmt_put(c, ST_COUNTS, st);
+	return err;
+}
+
+/* --- audit trail ------------------------------------------------------- */
+
+int catalog_audit_head(struct catalog *c, uint64_t *seq,
+		       unsigned char mac[32])
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v;
+	int err;
+
+	err = stmt_get(c, ST_AUDIT_HEAD, &st);
+	if (!err)
+		err = step_row(c, st);
+	if (!err) {
+		v = sqlite3_column_int64(st, 0);
+		err = v < 0 ? EIO : col_blob(st, 1, mac, 32);
+		*seq = (uint64_t)v;
+	}
+	stmt_put(c, ST_AUDIT_HEAD, st);
+	/* A missing head row is damage, not an empty trail. */
+	return err == ENOENT ? EIO : err;
+}
+
+int catalog_audit_insert(struct catalog *c, const struct catalog_audit *a)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	if (a->seq == 0 || a->seq >= INT64_MAX || a->call_num >= INT64_MAX ||
+	    !str_fits(a->login, sizeof a->login) ||
+	    !str_ok(a->roles, sizeof a->roles) ||
+	    !str_ok(a->action, sizeof a->action) ||
+	    !str_ok(a->outcome, sizeof a->outcome) ||
+	    !str_fits(a->detail, sizeof a->detail))
+		return EINVAL;
+	err = stmt_get(c, ST_AUDIT_INSERT, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, (int64_t)a->seq, &rc);
+	bind_i64(st, 2, a->at_ms, &rc);
+	bind_i64(st, 3, a->uid, &rc);
+	bind_text(st, 4, a->login, &rc);
+	bind_text(st, 5, a->roles, &rc);
+	bind_text(st, 6, a->action, &rc);
+	bind_i64(st, 7, (int64_t)a->call_num, &rc);
+	bind_text(st, 8, a->outcome, &rc);
+	bind_text(st, 9, a->detail, &rc);
+	bind_blob(st, 10, a->mac, sizeof a->mac, &rc);
+	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+out:
+	stmt_put(c, ST_AUDIT_INSERT, st);
+	if (err)
+		return err;
+
+	rc = SQLITE_OK;
+	err = stmt_get(c, ST_AUDIT_HEAD_SET, &st);
+	if (err)
+		return err;
+	bind_i64(st, 1, (int64_t)a->seq, &rc);
+	bind_blob(st, 2, a->mac, sizeof a->mac, &rc);
+	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+	stmt_put(c, ST_AUDIT_HEAD_SET, st);
+	return err;
+}
+
+int catalog_audit_list(struct catalog *c,
+		       const struct catalog_audit_filter *f,
+		       int (*fn)(void *ctx, const struct catalog_audit *a),
+		       void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	struct catalog_audit a;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, ST_AUDIT_LIST, &st);
+	if (err)
+		return err;
+	bind_i64(st, 1, f ? f->since_ms : INT64_MIN, &rc);
+	if (f && f->login)
+		bind_text(st, 2, f->login, &rc);
+	bind_i64(st, 3, f ? (int64_t)f->call_num : 0, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(st, 0);
+		int64_t call = sqlite3_column_int64(st, 6);
+
+		memset(&a, 0, sizeof a);
+		a.seq = seq < 0 ? 0 : (uint64_t)seq;
+		a.at_ms = sqlite3_column_int64(st, 1);
+		a.uid = (uint32_t)sqlite3_column_int64(st, 2);
+		a.call_num = call < 0 ? 0 : (uint64_t)call;
+		/* A damaged row is handed on as it is (truncated text, zero
+		 * MAC): verification then reports it rather than stopping. */
+		col_text(st, 3, a.login, sizeof a.login);
+		col_text(st, 4, a.roles, sizeof a.roles);
+		col_text(st, 5, a.action, sizeof a.action);
+		col_text(st, 7, a.outcome, sizeof a.outcome);
+		col_text(st, 8, a.detail, sizeof a.detail);
+		col_blob(st, 9, a.mac, sizeof a.mac);
+		err = fn(ctx, &a);
+		if (err)
+			goto out;
+	}
+	err = cat_err(c, rc);
+out:
+	stmt_put(c, ST_AUDIT_LIST, st);
 	return err;
 }

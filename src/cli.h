@@ -47,6 +47,13 @@ int cli_open_vault(const char *dir, const char *key_file, int flags,
 /* The catalog of the vault for this (single-threaded) process. */
 struct catalog *cli_catalog(struct vault *v);
 
+/* Records a CLI act in the audit trail: the invoking uid (and its login
+ * and roles if the directory knows it), the action, the call (0: none),
+ * the outcome ("ok" or "error") and a detail. Returns 0 or 1 after saying
+ * why on stderr: an act that cannot be audited counts as failed. */
+int cli_audit(struct vault *v, const char *action, uint64_t call_num,
+	      const char *outcome, const char *detail);
+
 /* Command handlers. */
 int cmd_team_add(int argc, char **argv);
 int cmd_team_list(int argc, char **argv);
@@ -59,5 +66,6 @@ int cmd_revoke(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_calls(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 #endif

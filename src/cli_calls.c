@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "callvault/audit.h"
 #include "callvault/clock.h"
 #include "callvault/ingest.h"
 
@@ -121,9 +122,13 @@ int cmd_import(int argc, char **argv)
 	rc = ingest_call(v, &src, meta, meta_len, 0, &rec, err, sizeof err);
 	if (rc) {
 		cli_error("%s: %s", pos[1], *err ? err : strerror(rc));
+		cli_audit(v, "ingest", 0, "error", *err ? err : strerror(rc));
 		rc = 1;
 		goto out;
 	}
+	/* The call is committed; an audit failure is reported but does not
+	 * undo it. */
+	rc = cli_audit(v, "ingest", rec.num, "ok", "import");
 	call_id_format(rec.num, id);
 	printf("%s\n", id);
 out:
@@ -324,4 +329,131 @@ int cmd_verify(int argc, char **argv)
 	printf("%" PRIu64 " calls verified, %" PRIu64 " bad\n", vc.ok, vc.bad);
 	vault_close(vc.v);
 	return vc.bad ? 1 : 0;
+}
+
+/* --- audit ------------------------------------------------------------ */
+
+struct audit_opts {
+	const char *since;
+	const char *user;
+	const char *call;
+	int verify;
+};
+
+static int audit_opt(void *ctx, int opt, const char *arg)
+{
+	struct audit_opts *a = ctx;
+
+	switch (opt) {
+	case 's':
+		a->since = arg;
+		return 0;
+	case 'u':
+		a->user = arg;
+		return 0;
+	case 'c':
+		a->call = arg;
+		return 0;
+	case 'V':
+		a->verify = 1;
+		return 0;
+	default:
+		return EXIT_USAGE;
+	}
+}
+
+static int print_audit(void *ctx, const struct catalog_audit *a)
+{
+	char at[CLOCK_RFC3339_LEN], id[CALL_ID_LEN] = "-";
+
+	(void)ctx;
+	clock_format_rfc3339(a->at_ms, at);
+	if (a->call_num)
+		call_id_format(a->call_num, id);
+	printf("%-7" PRIu64 " %-24s %-7" PRIu32 " %-16s %-18s %-12s %-10s %-7s "
+	       "%s\n",
+	       a->seq, at, a->uid, a->login[0] ? a->login : "-", a->roles,
+	       a->action, id, a->outcome, a->detail);
+	return 0;
+}
+
+static void audit_bad(void *ctx, uint64_t seq, const char *why)
+{
+	(void)ctx;
+	if (seq)
+		printf("audit trail damaged at entry %" PRIu64 ": %s\n", seq,
+		       why);
+	else
+		printf("audit trail damaged: %s\n", why);
+}
+
+int cmd_audit(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "since", required_argument, NULL, 's' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "call", required_argument, NULL, 'c' },
+		{ "verify", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct audit_opts ao = { 0 };
+	struct cli_opts o = { NULL, longopts, audit_opt, &ao };
+	struct catalog_audit_filter f = { 0 };
+	struct vault *v = NULL;
+	struct catalog *c;
+	const char *key_file = NULL;
+	char *pos[1];
+	int npos, rc;
+
+	rc = cli_parse(argc, argv, &o, &key_file, pos, 1, &npos);
+	if (rc)
+		return rc;
+	if (npos != 1)
+		return cli_usage();
+	if (ao.since) {
+		int32_t day;
+		if (clock_parse_day(ao.since, &day) == 0) {
+			/* A date means its start in the vault's zone; the
+			 * zone is only known once the vault is open. */
+			f.since_ms = -1 - (int64_t)day;
+		} else if (clock_parse_rfc3339(ao.since, &f.since_ms) != 0) {
+			cli_error("--since: \"%s\" is neither a date nor an "
+				  "RFC 3339 time", ao.since);
+			return EXIT_USAGE;
+		}
+	}
+	if (ao.call && call_id_parse(ao.call, &f.call_num) != 0) {
+		cli_error("--call: \"%s\" is not a call id (c-NNNNNN)", ao.call);
+		return EXIT_USAGE;
+	}
+	f.login = ao.user;
+	rc = cli_open_vault(pos[0], key_file, 0, &v);
+	if (rc)
+		return rc;
+	c = cli_catalog(v);
+	if (!c) {
+		vault_close(v);
+		return 1;
+	}
+	if (f.since_ms < 0)
+		f.since_ms = clock_local_midnight_ms((int32_t)(-1 - f.since_ms));
+	if (ao.verify) {
+		rc = audit_verify(c, vault_keys(v), audit_bad, NULL);
+		if (rc == 0)
+			printf("audit trail intact\n");
+		else if (rc != EBADMSG)
+			cli_error("%s", strerror(rc));
+		rc = rc ? 1 : 0;
+	} else {
+		printf("%-7s %-24s %-7s %-16s %-18s %-12s %-10s %-7s %s\n",
+		       "SEQ", "TIME (UTC)", "UID", "LOGIN", "ROLES", "ACTION",
+		       "CALL", "OUTCOME", "DETAIL");
+		rc = catalog_audit_list(c, &f, print_audit, NULL);
+		if (rc) {
+			cli_error("%s", strerror(rc));
+			rc = 1;
+		}
+	}
+	vault_close(v);
+	return rc;
 }

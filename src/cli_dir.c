@@ -1,5 +1,6 @@
 /* Directory commands: teams, users, grants. */
 #include <errno.h>
+#include <stdarg.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,6 +33,23 @@ static int report(int rc, const char *what)
 		return 0;
 	cli_error("%s: %s", what, strerror(rc));
 	return 1;
+}
+
+/* Audits a directory act with its outcome; returns the exit status. */
+static int audited(struct vault *v, int status, const char *action,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int audited(struct vault *v, int status, const char *action,
+		   const char *fmt, ...)
+{
+	char detail[CATALOG_AUDIT_DETAIL_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	va_end(ap);
+	if (cli_audit(v, action, 0, status ? "error" : "ok", detail) != 0)
+		return 1;
+	return status;
 }
 
 /* --- teams ------------------------------------------------------------ */
@@ -80,6 +98,7 @@ int cmd_team_add(int argc, char **argv)
 	} else {
 		rc = report(rc, pos[1]);
 	}
+	rc = audited(v, rc, "team-add", "team %s", pos[1]);
 	vault_close(v);
 	return rc;
 }
@@ -272,6 +291,8 @@ int cmd_user_add(int argc, char **argv)
 		return 1;
 	rc = catalog_user_add(c, &u);
 	rc = rc ? user_write_error(rc, &u) : 0;
+	rc = audited(v, rc, "user-add", "user %s uid %" PRIu32 " role %s",
+		     u.login, u.uid, role_name(u.role));
 	vault_close(v);
 	return rc;
 }
@@ -307,6 +328,7 @@ int cmd_user_set(int argc, char **argv)
 		rc = catalog_user_update(c, &u);
 		rc = rc ? user_write_error(rc, &u) : 0;
 	}
+	rc = audited(v, rc, "user-set", "user %s", pos[1]);
 	vault_close(v);
 	return rc;
 }
@@ -334,6 +356,7 @@ int cmd_user_del(int argc, char **argv)
 	} else {
 		rc = report(rc, pos[1]);
 	}
+	rc = audited(v, rc, "user-del", "user %s", pos[1]);
 	vault_close(v);
 	return rc;
 }
@@ -479,6 +502,8 @@ static int grant_or_revoke(int argc, char **argv, int grant)
 	} else {
 		rc = report(rc, group);
 	}
+	rc = audited(v, rc, grant ? "grant" : "revoke", "role %s gid %" PRIu32,
+		     role_name(role), gid);
 	vault_close(v);
 	return rc;
 }

@@ -196,6 +196,21 @@ void clock_local_hhmmss(int64_t ms, char out[CLOCK_HHMMSS_LEN])
 		 (unsigned)tm.tm_sec % 61u);
 }
 
+int64_t clock_local_midnight_ms(int32_t day)
+{
+	struct tm tm;
+	int y;
+	unsigned m, d;
+
+	clock_civil_from_days(day, &y, &m, &d);
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = (int)m - 1;
+	tm.tm_mday = (int)d;
+	tm.tm_isdst = -1;
+	return (int64_t)mktime(&tm) * 1000;
+}
+
 int clock_parse_day(const char *s, int32_t *day_out)
 {
 	int y, m, d;

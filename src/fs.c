@@ -20,6 +20,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "callvault/audit.h"
 #include "callvault/clock.h"
 #include "callvault/log.h"
 #include "callvault/meta.h"
@@ -44,6 +45,7 @@ struct cached_principal {
 
 struct fs {
 	struct vault *v;
+	struct audit_log *audit;
 	int64_t mounted_ms;
 	pthread_mutex_t lock; /* protects cache and tick */
 	struct cached_principal cache[PRINCIPAL_CACHE];
@@ -197,6 +199,58 @@ static void caller_get(fuse_req_t req, struct caller *cl)
 static void caller_put(struct caller *cl)
 {
 	policy_release(&cl->p);
+}
+
+static void event_of(const struct caller *cl, const char *action,
+		     uint64_t num, const char *outcome, const char *detail,
+		     struct audit_event *ev)
+{
+	*ev = (struct audit_event){ .uid = cl->p.uid,
+				    .login = cl->p.login,
+				    .roles = cl->p.roles,
+				    .action = action,
+				    .call_num = num,
+				    .outcome = outcome,
+				    .detail = detail };
+}
+
+/* A refused attempt to reach an existing call. Queued, not waited for:
+ * the refusal must look exactly like a name that does not exist. */
+static void audit_refusal(struct fs *fs, const struct caller *cl,
+			  const char *action, uint64_t num, const char *name)
+{
+	struct audit_event ev;
+
+	event_of(cl, action, num, "denied", name, &ev);
+	audit_log_post(fs->audit, &ev);
+}
+
+static int stop_at_first(void *ctx, uint32_t agent_id)
+{
+	(void)agent_id;
+	*(int *)ctx = 1;
+	return 1;
+}
+
+static int stop_at_first_call(void *ctx, const struct call_record *rec)
+{
+	(void)rec;
+	*(int *)ctx = 1;
+	return 1;
+}
+
+/* Whether a day or agent directory exists for an all-seeing caller: a
+ * refused lookup of one is an attempt to reach calls, and is audited. */
+static int dir_exists(struct caller *cl, const struct tree_node *n)
+{
+	int found = 0;
+
+	if (n->kind == TREE_DAY)
+		catalog_day_agents(cl->c, n->day, stop_at_first, &found);
+	else if (n->kind == TREE_AGENT)
+		catalog_calls_of(cl->c, n->day, n->agent_id,
+				 stop_at_first_call, &found);
+	return found;
 }
 
 /* --- visibility ------------------------------------------------------- */
@@ -392,7 +446,8 @@ static void reply_entry(fuse_req_t req, struct fs *fs, struct caller *cl,
 
 /* --- lookup ----------------------------------------------------------- */
 
-static int lookup_child(struct caller *cl, const struct tree_node *parent,
+static int lookup_child(struct fs *fs, struct caller *cl,
+			const struct tree_node *parent,
 			const char *name, struct tree_node *n,
 			struct call_record *rec)
 {
@@ -430,6 +485,11 @@ static int lookup_child(struct caller *cl, const struct tree_node *parent,
 		n->kind = kind;
 		n->num = num;
 		rc = call_visible(cl, num, rec);
+		if (rc == ENOENT && catalog_call_get(cl->c, num, rec) == 0)
+			audit_refusal(fs, cl,
+				      kind == TREE_OPUS ? "lookup-opus" :
+							  "lookup-json",
+				      num, name);
 		if (rc)
 			return rc;
 		clock_local_hhmmss(rec->start_ms, want);
@@ -443,7 +503,14 @@ static int lookup_child(struct caller *cl, const struct tree_node *parent,
 	default:
 		return ENOENT; /* incoming/ and encrypted/ are empty for now */
 	}
-	return node_visible(cl, n, rec);
+	if (node_visible(cl, n, rec) == 0)
+		return 0;
+	if ((n->kind == TREE_DAY || n->kind == TREE_AGENT) &&
+	    dir_exists(cl, n))
+		audit_refusal(fs, cl,
+			      n->kind == TREE_DAY ? "lookup-day" : "lookup-agent",
+			      0, name);
+	return ENOENT;
 }
 
 static void cv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -458,7 +525,7 @@ static void cv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	tree_decode(parent, &pn);
 	rc = node_visible(&cl, &pn, &rec);
 	if (!rc)
-		rc = lookup_child(&cl, &pn, name, &n, &rec);
+		rc = lookup_child(fs, &cl, &pn, name, &n, &rec);
 	if (rc)
 		fuse_reply_err(req, rc);
 	else
@@ -646,6 +713,20 @@ static void cv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			goto out;
 		}
 		fi->keep_cache = 0;
+	}
+	/* No open without its audit entry on disk. */
+	{
+		struct audit_event ev;
+		event_of(&cl, n.kind == TREE_OPUS ? "open-opus" : "open-json",
+			 rec.num, "ok", NULL, &ev);
+		rc = audit_log_write(fs->audit, &ev);
+		if (rc) {
+			log_warnx("c-%06" PRIu64 ": open refused: the audit "
+				  "entry cannot be written: %s",
+				  rec.num, strerror(rc));
+			rc = EIO;
+			goto out;
+		}
 	}
 	fi->fh = (uint64_t)(uintptr_t)f;
 	f = NULL;
@@ -1069,6 +1150,19 @@ static const struct fuse_lowlevel_ops cv_ops = {
 	.create = cv_create,
 };
 
+static void fs_audit_mount(struct fs *fs, const char *action,
+			   const char *mountpoint)
+{
+	struct audit_event ev = { .uid = (uint32_t)getuid(),
+				  .login = "",
+				  .action = action,
+				  .outcome = "ok",
+				  .detail = mountpoint };
+
+	if (audit_log_write(fs->audit, &ev) != 0)
+		log_warnx("audit: cannot record the %s", action);
+}
+
 int fs_main(struct vault *v, const char *mountpoint,
 	    const struct fs_options *opt)
 {
@@ -1115,12 +1209,22 @@ int fs_main(struct vault *v, const char *mountpoint,
 	}
 	if (!opt->foreground && !opt->debug)
 		log_init("callvault", 1, LOG_LEVEL_INFO);
+	/* After daemonizing: the writer is a thread, and threads do not
+	 * survive fork(). */
+	if (audit_log_start(vault_catalog_path(v), vault_keys(v),
+			    &fs.audit) != 0) {
+		log_err("cannot start the audit trail writer");
+		goto out;
+	}
+	fs_audit_mount(&fs, "mount", mountpoint);
 	if (opt->single_thread)
 		rc = fuse_session_loop(se);
 	else
 		rc = fuse_session_loop_mt(se, &loop);
 	rc = rc < 0 ? 1 : 0;
+	fs_audit_mount(&fs, "unmount", mountpoint);
 out:
+	audit_log_stop(fs.audit);
 	if (mounted)
 		fuse_session_unmount(se);
 	if (handlers)

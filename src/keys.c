@@ -280,7 +280,8 @@ static int kf_unwrap(const char *path, const unsigned char file[KF_LEN],
 	}
 	if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > KF_OPS_MAX ||
 	    mem < crypto_pwhash_MEMLIMIT_MIN || mem > KF_MEM_MAX) {
-		set_err(err, errlen, "key file has unsupported Argon2id limits");
+		set_err(err, errlen,
+			"key file has unsupported Argon2id limits");
 		return EINVAL;
 	}
 	pass = sodium_malloc(KF_PASS_MAX);
@@ -305,7 +306,8 @@ static int kf_unwrap(const char *path, const unsigned char file[KF_LEN],
 	}
 	rc = kf_derive(key, pass, strlen(pass), file);
 	if (rc) {
-		set_err(err, errlen, "out of memory deriving the passphrase key");
+		set_err(err, errlen,
+			"out of memory deriving the passphrase key");
 		goto out;
 	}
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
@@ -351,8 +353,8 @@ int keys_file_read(const char *path, const char *passphrase,
 	} else if (got == KF_LEN && memcmp(file, KF_MAGIC, KF_MAGIC_LEN) == 0) {
 		rc = kf_unwrap(path, file, passphrase, master, err, errlen);
 	} else {
-		set_err(err, errlen,
-			"key file must be 32 bytes or a callvault passphrase file");
+		set_err(err, errlen, "key file must be 32 bytes or a "
+				     "callvault passphrase file");
 		rc = EINVAL;
 	}
 out:
@@ -462,6 +464,29 @@ void keys_number_hash(const struct keyring *ring, const char *e164,
 {
 	crypto_generichash(out, 32, (const unsigned char *)e164, strlen(e164),
 			   sub(ring, SUB_NUMBER_HASH), KEYS_KEY_LEN);
+}
+
+void keys_mac(const unsigned char key[KEYS_KEY_LEN],
+	      const struct keys_part *parts, size_t n, unsigned char out[32])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, key, KEYS_KEY_LEN, 32);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char len[8];
+		uint64_t l = parts[i].len;
+		for (int b = 0; b < 8; b++)
+			len[b] = (unsigned char)(l >> (8 * b));
+		crypto_generichash_update(&st, len, sizeof len);
+		crypto_generichash_update(&st, parts[i].p, parts[i].len);
+	}
+	crypto_generichash_final(&st, out, 32);
+	sodium_memzero(&st, sizeof st);
+}
+
+int keys_mac_equal(const unsigned char a[32], const unsigned char b[32])
+{
+	return sodium_memcmp(a, b, 32) == 0;
 }
 
 int keys_seal(const unsigned char key[KEYS_KEY_LEN], const void *ad,

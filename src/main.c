@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "callvault/audit.h"
+#include "callvault/clock.h"
 #include "callvault/fs.h"
 #include "callvault/log.h"
+#include "callvault/policy.h"
 
 const char *cli_cmd = "";
 static const struct cli_command *current;
@@ -119,6 +122,36 @@ struct catalog *cli_catalog(struct vault *v)
 	if (!c)
 		cli_error("cannot open the catalog of %s", vault_dir(v));
 	return c;
+}
+
+int cli_audit(struct vault *v, const char *action, uint64_t call_num,
+	      const char *outcome, const char *detail)
+{
+	struct catalog *c = vault_catalog(v);
+	struct catalog_user u;
+	struct audit_event ev = { .uid = (uint32_t)getuid(),
+				  .login = "",
+				  .action = action,
+				  .call_num = call_num,
+				  .outcome = outcome,
+				  .detail = detail };
+	int rc;
+
+	if (!c)
+		return 1;
+	if (catalog_user_by_uid(c, ev.uid, &u) == 0) {
+		unsigned untrained;
+		ev.login = u.login;
+		ev.roles = policy_effective_roles(&u, 0,
+						  clock_local_day(clock_now_ms()),
+						  &untrained);
+	}
+	rc = audit_append(c, vault_keys(v), &ev, 1);
+	if (rc) {
+		cli_error("cannot write the audit trail: %s", strerror(rc));
+		return 1;
+	}
+	return 0;
 }
 
 /* --- init ------------------------------------------------------------- */
@@ -314,6 +347,11 @@ static const struct cli_command commands[] = {
 	{ "calls", cmd_calls,
 	  "calls VAULT [--date YYYY-MM-DD] [--agent LOGIN]\n"
 	  "Lists calls with their metadata.\n" },
+	{ "audit", cmd_audit,
+	  "audit VAULT [--since YYYY-MM-DD|RFC3339] [--user LOGIN] [--call ID]\n"
+	  "            [--verify]\n"
+	  "Prints the audit trail. --verify checks that no entry was altered,\n"
+	  "removed, inserted or reordered, and names the first bad entry.\n" },
 	{ "verify", cmd_verify,
 	  "verify VAULT\n"
 	  "Authenticates every chunk of every blob; exit 1 if any is bad.\n" },

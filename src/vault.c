@@ -349,6 +349,11 @@ const char *vault_dir(const struct vault *v)
 	return v->dir;
 }
 
+const char *vault_catalog_path(const struct vault *v)
+{
+	return v->catalog_path;
+}
+
 const struct config *vault_config(const struct vault *v)
 {
 	return &v->cfg;

@@ -151,6 +151,42 @@ int catalog_calls_by_number(struct catalog *c,
 				      const struct call_record *rec),
 			    void *ctx);
 
+/* The audit trail's rows (the chain itself is the audit module's). */
+#define CATALOG_AUDIT_ROLES_LEN 64
+#define CATALOG_AUDIT_ACTION_LEN 32
+#define CATALOG_AUDIT_OUTCOME_LEN 16
+#define CATALOG_AUDIT_DETAIL_LEN 256
+struct catalog_audit {
+	uint64_t seq;              /* 1, 2, ... */
+	int64_t at_ms;
+	uint32_t uid;
+	char login[CALL_LOGIN_LEN];
+	char roles[CATALOG_AUDIT_ROLES_LEN];
+	char action[CATALOG_AUDIT_ACTION_LEN];
+	uint64_t call_num;         /* 0: none */
+	char outcome[CATALOG_AUDIT_OUTCOME_LEN];
+	char detail[CATALOG_AUDIT_DETAIL_LEN];
+	unsigned char mac[32];
+};
+
+/* The chain head: last seq and its MAC; seq 0 and a zero MAC when the
+ * trail is empty. */
+int catalog_audit_head(struct catalog *c, uint64_t *seq,
+		       unsigned char mac[32]);
+/* Inserts the row and moves the head to it. Call inside a transaction. */
+int catalog_audit_insert(struct catalog *c, const struct catalog_audit *a);
+
+struct catalog_audit_filter {
+	int64_t since_ms;   /* 0: from the start */
+	const char *login;  /* NULL: anyone */
+	uint64_t call_num;  /* 0: any */
+};
+/* Rows in seq order (all of them with a NULL filter). */
+int catalog_audit_list(struct catalog *c,
+		       const struct catalog_audit_filter *f,
+		       int (*fn)(void *ctx, const struct catalog_audit *a),
+		       void *ctx);
+
 /* Counts for statfs: calls and days. */
 int catalog_counts(struct catalog *c, uint64_t *calls, uint64_t *bytes);
 

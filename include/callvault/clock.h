@@ -35,6 +35,9 @@ void clock_format_rfc3339(int64_t ms, char out[CLOCK_RFC3339_LEN]);
 int32_t clock_local_day(int64_t ms);
 void clock_local_hhmmss(int64_t ms, char out[CLOCK_HHMMSS_LEN]);
 
+/* The first instant of local day `day` (vault zone). */
+int64_t clock_local_midnight_ms(int32_t day);
+
 /* "YYYY-MM-DD" <-> day number. Parsing is strict (zero-padded, valid
  * date); returns 0 or EINVAL. */
 int clock_parse_day(const char *s, int32_t *day_out);

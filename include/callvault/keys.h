@@ -88,6 +88,18 @@ int keys_call_key(const struct keyring *ring, int32_t day,
 void keys_number_hash(const struct keyring *ring, const char *e164,
 		      unsigned char out[32]);
 
+/* Keyed BLAKE2b-256 over the concatenation of `n` parts, for records that
+ * authenticate themselves (the audit chain, catalog rows). Parts are
+ * length-prefixed inside the hash, so ("ab","c") and ("a","bc") differ. */
+struct keys_part {
+	const void *p;
+	size_t len;
+};
+void keys_mac(const unsigned char key[KEYS_KEY_LEN],
+	      const struct keys_part *parts, size_t n,
+	      unsigned char out[32]);
+int keys_mac_equal(const unsigned char a[32], const unsigned char b[32]);
+
 /* Authenticated encryption of small values (the masked digits, spool
  * records): out = nonce || ciphertext || tag, out_len = len +
  * KEYS_SEAL_OVERHEAD. keys_open returns EBADMSG on any mismatch. */

@@ -39,6 +39,7 @@ int vault_open(const char *dir, const char *key_file, int flags,
 void vault_close(struct vault *v);
 
 const char *vault_dir(const struct vault *v);
+const char *vault_catalog_path(const struct vault *v);
 const struct config *vault_config(const struct vault *v);
 const struct keyring *vault_keys(const struct vault *v);
 struct store *vault_store(struct vault *v);

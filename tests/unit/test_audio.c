@@ -14,7 +14,7 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-/* ---- memory source and sink ------------------------------------------- */
+/* ---- memory source and sink ---------------------------------------------- */
 
 struct buf {
 	unsigned char *p;
@@ -57,7 +57,7 @@ static void set_le32(unsigned char *p, uint32_t v)
 struct mem {
 	const unsigned char *p;
 	size_t len;
-	int fail_at;		/* pread at or beyond this offset fails; -1 */
+	int fail_at;		/* preads reaching it fail; -1: never */
 };
 
 static ssize_t mem_pread(void *ctx, void *buf, size_t len, uint64_t off)
@@ -91,7 +91,7 @@ static int sink_full(void *ctx, const void *d, size_t n)
 	return ENOSPC;
 }
 
-static const struct audio_params params = { 16000, 5 };
+static const struct audio_params params = { 16000, 3 };
 
 struct run {
 	int ret;
@@ -115,7 +115,7 @@ static void run_bytes(struct run *r, const unsigned char *p, size_t len)
 enum size_mode { SIZE_EXACT, SIZE_ZERO, SIZE_FFFF, SIZE_SOX };
 
 struct wav_opts {
-	uint16_t tag;		/* 1, 3, 6, 7; 0xfffe: extensible of `sub` */
+	uint16_t tag;		/* 1, 3, 6, 7; 0xfffe: extensible, `sub` */
 	uint16_t sub;
 	int channels;
 	uint32_t rate;
@@ -343,10 +343,16 @@ static struct decoded decode(const unsigned char *p, size_t len)
 				    memcmp(op.packet, "OpusTags", 8))
 					bad = 1;
 			} else {
+				size_t ch = (size_t)d.channels;
+
 				if (total + 5760 > cap) {
 					cap = (total + 5760) * 2;
-					all = realloc(all, cap * sizeof *all *
-							       (size_t)d.channels);
+					float *grown = realloc(
+						all, cap * ch * sizeof *all);
+
+					if (!grown)
+						abort();
+					all = grown;
 				}
 				int n = opus_decode_float(
 					dec, op.packet, (opus_int32)op.bytes,
@@ -458,7 +464,7 @@ static void check_wav_case(const struct wav_opts *o)
 	free(w.p);
 }
 
-/* ---- accepted WAV ---------------------------------------------------------- */
+/* ---- accepted WAV -------------------------------------------------------- */
 
 static void pcm16_mono_8k(void)
 {
@@ -603,6 +609,26 @@ static void odd_length_pad_byte(void)
 	free(w.p);
 }
 
+/* No parameters: the defaults (16 kbit/s per channel) are used. */
+static void default_params(void)
+{
+	struct wav_opts o = base(8000, 1, 8000 * 10);
+	struct buf w = make_wav(&o), out = { 0 };
+	struct mem m = { w.p, w.len, -1 };
+	struct audio_source src = { &m, mem_pread, w.len };
+	struct audio_result res;
+	char err[128];
+
+	CHECK_INT(audio_transcode(&src, NULL, sink_buf, &out, &res, err,
+				  sizeof err),
+		  0);
+	CHECK_INT(res.duration_ms, 10000);
+	/* About 16 kbit/s: 20 KB for 10 s, with slack for VBR and Ogg. */
+	CHECK(out.len > 10000 && out.len < 30000);
+	free(out.p);
+	free(w.p);
+}
+
 static void fmt_after_data(void)
 {
 	struct wav_opts o = base(8000, 1, 8000);
@@ -637,7 +663,7 @@ static void long_input(void)
 	free(w.p);
 }
 
-/* ---- push encoder ------------------------------------------------------------ */
+/* ---- push encoder -------------------------------------------------------- */
 
 static void push_equals_transcode(void)
 {
@@ -695,7 +721,7 @@ static void push_nothing_is_einval(void)
 	free(out.p);
 }
 
-/* ---- rejections ---------------------------------------------------------------- */
+/* ---- rejections ---------------------------------------------------------- */
 
 static void expect_reject(const unsigned char *p, size_t len,
 			  const char *word)
@@ -817,7 +843,7 @@ static void rejects_truncated_data(void)
 	free(w.p);
 }
 
-/* ---- Ogg Opus input ------------------------------------------------------------ */
+/* ---- Ogg Opus input ------------------------------------------------------ */
 
 static struct buf encoded(uint32_t rate, int channels, size_t frames)
 {
@@ -913,7 +939,7 @@ static void ogg_opus_mapping_family(void)
 	free(in.p);
 }
 
-/* ---- errors from the source and the sink ---------------------------------- */
+/* ---- errors from the source and the sink --------------------------------- */
 
 static void sink_and_source_errors(void)
 {
@@ -965,7 +991,7 @@ TEST_MAIN("audio",
 	  T(pcm16_mono_8k), T(pcm16_stereo_16k), T(mulaw_8k), T(alaw_8k),
 	  T(alaw_stereo_size_zero), T(rate_44100_resampled), T(rate_48000),
 	  T(other_rates), T(extensible), T(list_before_and_after_data),
-	  T(header_sizes), T(odd_length_pad_byte), T(fmt_after_data),
+	  T(header_sizes), T(odd_length_pad_byte), T(default_params), T(fmt_after_data),
 	  T(long_input), T(push_equals_transcode), T(push_nothing_is_einval),
 	  T(rejects_not_audio), T(rejects_truncated_header),
 	  T(rejects_unsupported_encodings), T(rejects_channels_and_rates),

@@ -45,7 +45,7 @@ static void check_defaults(const struct config *c)
 	CHECK_STR(c->timezone, "");
 	CHECK_INT(c->retention_months, 6);
 	CHECK_INT(c->bitrate, 16000);
-	CHECK_INT(c->complexity, 5);
+	CHECK_INT(c->complexity, 3);
 	CHECK_STR(c->country_code, "358");
 	CHECK_STR(c->trunk_prefix, "0");
 	CHECK_INT(c->grace_period_s, 600);
