@@ -47,10 +47,12 @@ struct fs {
 	struct vault *v;
 	struct audit_log *audit;
 	int64_t mounted_ms;
-	pthread_mutex_t lock; /* protects cache and tick */
+	pthread_mutex_t lock; /* protects cache, tick and files */
 	struct cached_principal cache[PRINCIPAL_CACHE];
 	uint64_t tick;
+	struct fs_file *files;
 };
+
 
 /* What a request works with: the caller and its catalog connection. */
 struct caller {
@@ -58,8 +60,10 @@ struct caller {
 	struct catalog *c;
 };
 
-/* An open file. */
+/* An open file. Kept on fs->files until released, so that handles the
+ * kernel never releases (the session ended with files open) are freed. */
 struct fs_file {
+	struct fs_file *prev, *next; /* protected by fs->lock */
 	enum tree_kind kind;
 	struct blob_reader *blob; /* TREE_OPUS */
 	char *json;               /* TREE_JSON */
@@ -78,6 +82,36 @@ struct fs_dir {
 	struct dir_entry *e;
 	size_t n, cap;
 };
+
+static void file_free(struct fs_file *f)
+{
+	blob_close(f->blob);
+	free(f->json);
+	free(f);
+}
+
+static void file_track(struct fs *fs, struct fs_file *f)
+{
+	pthread_mutex_lock(&fs->lock);
+	f->prev = NULL;
+	f->next = fs->files;
+	if (fs->files)
+		fs->files->prev = f;
+	fs->files = f;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void file_untrack(struct fs *fs, struct fs_file *f)
+{
+	pthread_mutex_lock(&fs->lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		fs->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&fs->lock);
+}
 
 static struct fs *fs_of(fuse_req_t req)
 {
@@ -728,14 +762,12 @@ static void cv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			goto out;
 		}
 	}
+	file_track(fs, f);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	f = NULL;
 out:
-	if (f) {
-		blob_close(f->blob);
-		free(f->json);
-		free(f);
-	}
+	if (f)
+		file_free(f);
 	if (rc)
 		fuse_reply_err(req, rc);
 	else
@@ -755,18 +787,21 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (f->kind == TREE_JSON) {
-		size_t o = (size_t)off < f->json_len ? (size_t)off : f->json_len;
-		size_t len = f->json_len - o < size ? f->json_len - o : size;
-		fuse_reply_buf(req, f->json + o, len);
-		return;
-	}
+	/* Replies come from a buffer of this request: the kernel may send
+	 * RELEASE, and another thread free the handle, as soon as the reply
+	 * has been written. */
 	buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = blob_pread(f->blob, buf, size, (uint64_t)off);
+	if (f->kind == TREE_JSON) {
+		size_t o = (size_t)off < f->json_len ? (size_t)off : f->json_len;
+		n = (ssize_t)(f->json_len - o < size ? f->json_len - o : size);
+		memcpy(buf, f->json + o, (size_t)n);
+	} else {
+		n = blob_pread(f->blob, buf, size, (uint64_t)off);
+	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -793,9 +828,8 @@ static void cv_release(fuse_req_t req, fuse_ino_t ino,
 
 	(void)ino;
 	if (f) {
-		blob_close(f->blob);
-		free(f->json);
-		free(f);
+		file_untrack(fs_of(req), f);
+		file_free(f);
 	}
 	fuse_reply_err(req, 0);
 }
@@ -1235,6 +1269,11 @@ out:
 	for (size_t i = 0; i < PRINCIPAL_CACHE; i++)
 		if (fs.cache[i].used)
 			policy_release(&fs.cache[i].p);
+	while (fs.files) {
+		struct fs_file *f = fs.files;
+		fs.files = f->next;
+		file_free(f);
+	}
 	pthread_mutex_destroy(&fs.lock);
 	return rc;
 }

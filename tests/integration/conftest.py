@@ -94,5 +94,8 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.failed:
         for m in list(H.LIVE_MOUNTS):
-            rep.sections.append(("callvault mount log (%s)" % m.log,
-                                 H.tail(m.log_text(), 150)))
+            state = "running"
+            if m.proc is not None and m.proc.poll() is not None:
+                state = "DAEMON DIED, exit %d" % m.proc.returncode
+            rep.sections.append(("callvault mount log (%s, %s)" % (
+                m.log, state), H.tail(m.log_text(), 150)))

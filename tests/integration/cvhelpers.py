@@ -302,6 +302,10 @@ def lazy_unmount_under(root):
 def make_root():
     root = tempfile.mkdtemp(prefix=TMP_PREFIX, dir="/tmp")
     os.chmod(root, 0o755)  # simulated users must reach the mount point
+    # tests/run-integration leaves the mounts of a live run alone, so that
+    # two runs (say, a developer's and `make check`) do not break each other.
+    with open(os.path.join(root, ".owner"), "w") as f:
+        f.write("%d\n" % os.getpid())
     return root
 
 
