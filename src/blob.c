@@ -222,12 +222,13 @@ static uint64_t chunk_offset(uint32_t chunk_size, uint64_t i)
 static int read_layout(int fd, struct layout *l, char *err, size_t errlen)
 {
 	unsigned char foot[FOOTER_LEN];
-	const unsigned char *h = l->hdr;
+	const unsigned char *h;
 	struct stat st;
 	uint64_t expect;
 	int rc;
 
 	memset(l, 0, sizeof *l);
+	h = l->hdr;
 	set_err(err, errlen, "");
 	if (fstat(fd, &st) != 0) {
 		rc = errno;
