@@ -327,6 +327,9 @@ int cmd_verify(int argc, char **argv)
 		return 1;
 	}
 	printf("%" PRIu64 " calls verified, %" PRIu64 " bad\n", vc.ok, vc.bad);
+	if (vc.bad)
+		cli_error("%" PRIu64 " damaged or inconsistent call%s (listed "
+			  "above)", vc.bad, vc.bad == 1 ? "" : "s");
 	vault_close(vc.v);
 	return vc.bad ? 1 : 0;
 }

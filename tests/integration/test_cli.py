@@ -9,12 +9,13 @@ import pytest
 import cvhelpers as H
 from cvhelpers import cv, one_error_line
 
+# The commands that exist so far; the retention and backup issues add
+# subject find/export, erase, restrict, unrestrict, amend, sweep and
+# rebuild here as they land.
 SUBCOMMANDS = [
     ["init"], ["mount"], ["team", "add"], ["team", "list"], ["user", "add"],
     ["user", "set"], ["user", "del"], ["user", "list"], ["grant"],
-    ["revoke"], ["import"], ["calls"], ["subject", "find"],
-    ["subject", "export"], ["erase"], ["restrict"], ["unrestrict"],
-    ["amend"], ["sweep"], ["audit"], ["verify"], ["rebuild"],
+    ["revoke"], ["import"], ["calls"], ["audit"], ["verify"],
 ]
 
 
