@@ -178,6 +178,7 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
 
 enum stmt_id {
 	ST_BEGIN,
+	ST_BEGIN_READ,
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_SAVEPOINT,
@@ -233,6 +234,7 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_BEGIN_READ] = "BEGIN DEFERRED",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_SAVEPOINT] = "SAVEPOINT catalog_op",
@@ -711,6 +713,9 @@ static int cat_connect(const char *path, int flags, struct catalog **out)
 		cat_free(c);
 		return (rc & 0xff) == SQLITE_CANTOPEN ? EACCES : EIO;
 	}
+	/* Before the first statement: even reading the identity waits for a
+	 * writer in another process rather than failing with EBUSY. */
+	sqlite3_busy_timeout(c->db, CATALOG_BUSY_MS);
 	*out = c;
 	return 0;
 }
@@ -897,6 +902,19 @@ int catalog_key_check(struct catalog *c, unsigned char out[KEYS_CHECK_LEN])
 out:
 	stmt_put(c, ST_META_GET, st);
 	return err;
+}
+
+int catalog_read_begin(struct catalog *c)
+{
+	if (!sqlite3_get_autocommit(c->db))
+		return EINVAL;
+	return exec_id(c, ST_BEGIN_READ);
+}
+
+void catalog_read_end(struct catalog *c)
+{
+	if (!sqlite3_get_autocommit(c->db))
+		exec_id(c, ST_COMMIT);
 }
 
 int catalog_begin(struct catalog *c)

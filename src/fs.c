@@ -51,6 +51,11 @@ struct fs {
 	struct cached_principal cache[PRINCIPAL_CACHE];
 	uint64_t tick;
 	struct fs_file *files;
+	/* Whether any group grant exists, as of directory version
+	 * grants_version: without grants, groups cannot matter and are not
+	 * read from /proc. */
+	int64_t grants_version;
+	int grants_exist;
 };
 
 
@@ -134,6 +139,35 @@ static int principal_copy(struct principal *dst, const struct principal *src)
 	return 0;
 }
 
+static int count_grant(void *ctx, enum role role, uint32_t gid)
+{
+	(void)role;
+	(void)gid;
+	*(int *)ctx = 1;
+	return 1;
+}
+
+static int grants_exist(struct fs *fs, struct catalog *c, int64_t version)
+{
+	int exist = 0, known;
+
+	pthread_mutex_lock(&fs->lock);
+	known = fs->grants_version == version;
+	exist = fs->grants_exist;
+	pthread_mutex_unlock(&fs->lock);
+	if (known)
+		return exist;
+	exist = 0;
+	/* On an error the groups are read: correct either way. */
+	if (catalog_grant_list(c, count_grant, &exist) != 0 && !exist)
+		return 1;
+	pthread_mutex_lock(&fs->lock);
+	fs->grants_version = version;
+	fs->grants_exist = exist;
+	pthread_mutex_unlock(&fs->lock);
+	return exist;
+}
+
 /* Resolves the caller of `req`. On any failure the caller has no rights
  * (and the error is logged), so a handler can always go on to answer
  * ENOENT. */
@@ -154,25 +188,34 @@ static void caller_get(fuse_req_t req, struct caller *cl)
 	cl->c = vault_catalog(fs->v);
 	if (!cl->c)
 		return;
-
-	gids[ngids++] = ctx->gid;
-	/* Fewer groups, never more rights: if the kernel's group list cannot
-	 * be read, only the primary group counts. */
-	n = fuse_req_getgroups(req, MAX_GROUPS, groups);
-	if (n > MAX_GROUPS) {
-		log_warnx("uid %u: more than %d groups; using the first %d",
-			  (unsigned)ctx->uid, MAX_GROUPS, MAX_GROUPS);
-		n = MAX_GROUPS;
+	/* One snapshot for the whole request: consistent answers, and one
+	 * set of SQLite file locks instead of one per statement. */
+	if (catalog_read_begin(cl->c) != 0) {
+		cl->c = NULL;
+		return;
 	}
-	for (int i = 0; i < n && ngids < MAX_GROUPS; i++)
-		if (groups[i] != ctx->gid)
-			gids[ngids++] = groups[i];
 
 	rc = catalog_directory_version(cl->c, &version);
 	if (rc) {
 		log_warnx("uid %u: cannot read the directory: %s",
 			  (unsigned)ctx->uid, strerror(rc));
 		return;
+	}
+
+	gids[ngids++] = ctx->gid;
+	if (grants_exist(fs, cl->c, version)) {
+		/* Fewer groups, never more rights: if the kernel's group
+		 * list cannot be read, only the primary group counts. */
+		n = fuse_req_getgroups(req, MAX_GROUPS, groups);
+		if (n > MAX_GROUPS) {
+			log_warnx("uid %u: more than %d groups; using the "
+				  "first %d", (unsigned)ctx->uid, MAX_GROUPS,
+				  MAX_GROUPS);
+			n = MAX_GROUPS;
+		}
+		for (int i = 0; i < n && ngids < MAX_GROUPS; i++)
+			if (groups[i] != ctx->gid)
+				gids[ngids++] = groups[i];
 	}
 
 	pthread_mutex_lock(&fs->lock);
@@ -232,6 +275,8 @@ static void caller_get(fuse_req_t req, struct caller *cl)
 
 static void caller_put(struct caller *cl)
 {
+	if (cl->c)
+		catalog_read_end(cl->c);
 	policy_release(&cl->p);
 }
 
@@ -1084,6 +1129,13 @@ static void xattr_reply(fuse_req_t req, fuse_ino_t ino, const char *name,
 	rc = node_visible(&cl, &n, &rec);
 	if (rc)
 		goto out;
+	/* Only user.callvault.* exists. Saying that other namespaces are not
+	 * supported (rather than "no such attribute") lets tools such as ls
+	 * stop asking for SELinux labels and ACLs on every file. */
+	if (name && strncmp(name, "user.", 5) != 0) {
+		rc = EOPNOTSUPP;
+		goto out;
+	}
 	if ((n.kind == TREE_OPUS || n.kind == TREE_JSON) &&
 	    meta_xattrs(&rec, xattr_collect, &x) < 0) {
 		rc = ENOMEM;
@@ -1211,6 +1263,7 @@ int fs_main(struct vault *v, const char *mountpoint,
 	memset(&fs, 0, sizeof fs);
 	fs.v = v;
 	fs.mounted_ms = clock_now_ms();
+	fs.grants_version = -1;
 	pthread_mutex_init(&fs.lock, NULL);
 
 	snprintf(fsname, sizeof fsname, "-ofsname=callvault:%s,subtype=callvault",

@@ -66,6 +66,12 @@ int catalog_begin(struct catalog *c);
 int catalog_commit(struct catalog *c);
 void catalog_rollback(struct catalog *c);
 
+/* A read snapshot over several queries (BEGIN DEFERRED ... COMMIT): one
+ * set of file locks for a whole FUSE request instead of one per statement.
+ * Only for reading; read_end is safe to call when begin failed. */
+int catalog_read_begin(struct catalog *c);
+void catalog_read_end(struct catalog *c);
+
 /* A counter bumped by every change of the directory (users, teams,
  * grants), so that a mount can tell cheaply whether what it derived from
  * the directory is still current. */

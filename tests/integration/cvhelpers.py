@@ -528,3 +528,177 @@ def standard_vault(root, audio, users=(AINO, BERTTA, ADA), calls=()):
     for kind, u, start in calls:
         v.import_call(audio, kind, u["login"], start)
     return v
+
+
+# ------------------------------------------------ extended probe (matrix)
+
+# A second probe, for the access matrix and the audit tests: each call
+# runs a list of operations as one identity and reports every errno
+# exactly (os.access() hides it; access(2) through ctypes does not).
+# `ops` runs in the current process (started under setpriv); `seq` runs
+# as root and forks one child per step, for back-to-back steps of
+# different users within milliseconds.
+XPROBE_SRC = r'''
+import ctypes, errno, hashlib, json, os, stat, sys, time
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+AMODE = {"r": os.R_OK, "w": os.W_OK, "x": os.X_OK, "f": os.F_OK}
+
+def op_stat(path):
+    st = os.lstat(path)
+    return {"type": "d" if stat.S_ISDIR(st.st_mode) else
+                    "f" if stat.S_ISREG(st.st_mode) else "o",
+            "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid,
+            "gid": st.st_gid, "size": st.st_size, "nlink": st.st_nlink,
+            "mtime": int(st.st_mtime)}
+
+def op_read(path, bs=65536):
+    fd = os.open(path, os.O_RDONLY)
+    h, n, head, reads = hashlib.sha256(), 0, b"", 0
+    try:
+        while True:
+            b = os.read(fd, int(bs))
+            reads += 1
+            if not b:
+                break
+            if n < 16:
+                head += b[:16 - n]
+            h.update(b)
+            n += len(b)
+    finally:
+        os.close(fd)
+    return {"len": n, "sha256": h.hexdigest(), "head": head.hex(),
+            "reads": reads}
+
+def op_text(path):
+    with open(path, "rb") as f:
+        return {"text": f.read().decode("utf-8", "replace")}
+
+def op_open(path):
+    os.close(os.open(path, os.O_RDONLY))
+    return {}
+
+def op_list(path):
+    return {"names": sorted(os.listdir(path))}
+
+def op_getxattr(path, name):
+    return {"value": os.getxattr(path, name).decode("utf-8", "replace")}
+
+def op_listxattr(path):
+    return {"names": sorted(os.listxattr(path))}
+
+def op_access(path, mode):
+    m = 0
+    for c in mode:
+        m |= AMODE[c]
+    if LIBC.access(os.fsencode(path), m) != 0:
+        raise OSError(ctypes.get_errno(), "access")
+    return {}
+
+def op_statvfs(path):
+    s = os.statvfs(path)
+    return {"v": [s.f_bsize, s.f_frsize, s.f_blocks, s.f_bfree, s.f_bavail,
+                  s.f_files, s.f_ffree, s.f_favail, s.f_namemax]}
+
+OPS = {"stat": op_stat, "read": op_read, "text": op_text, "open": op_open,
+       "list": op_list, "getxattr": op_getxattr, "listxattr": op_listxattr,
+       "access": op_access, "statvfs": op_statvfs}
+
+def run_ops(ops):
+    out = []
+    for o in ops:
+        t = time.time()
+        try:
+            r = OPS[o[0]](*o[1:])
+            r["errno"] = 0
+        except OSError as e:
+            r = {"errno": e.errno}
+        r["t"] = t
+        out.append(r)
+    return out
+
+def run_seq(steps):
+    results = []
+    for step in steps:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                os.setgroups(step["groups"])
+                os.setresgid(step["gid"], step["gid"], step["gid"])
+                os.setresuid(step["uid"], step["uid"], step["uid"])
+                res = run_ops(step["ops"])
+            except BaseException as e:
+                res = {"exception": repr(e)}
+            os.write(w, json.dumps(res).encode())
+            os._exit(0)
+        os.close(w)
+        data = b""
+        while True:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            data += chunk
+        os.close(r)
+        os.waitpid(pid, 0)
+        results.append(json.loads(data) if data else {"exception": "none"})
+    return results
+
+cmd, arg = sys.argv[1], json.loads(sys.argv[2])
+res = run_ops(arg) if cmd == "ops" else run_seq(arg)
+sys.stdout.write(json.dumps(res))
+'''
+
+
+def xprobe(uid, gid, groups, ops, timeout=USER_TIMEOUT):
+    """Runs ops [[op, path, args...]] in one process started with
+    `setpriv --reuid uid --regid gid --groups ...` (root too, as uid 0).
+    Returns one dict per op, each with "errno" (0 = success)."""
+    argv = [PY, "-I", "-c", XPROBE_SRC, "ops", json.dumps(ops)]
+    p = as_user(uid, gid, list(groups), argv, timeout=timeout)
+    assert_no_sanitizer(p.stderr, "xprobe")
+    assert p.returncode == 0, "xprobe as %d failed: %s" % (uid, p.stderr)
+    res = json.loads(p.stdout)
+    assert len(res) == len(ops)
+    return res
+
+
+def xprobe_seq(steps, timeout=USER_TIMEOUT):
+    """Runs steps [{uid, gid, groups, ops}] back to back, each in a child
+    forked by a root process and switched to that identity. Returns one
+    list of results per step."""
+    for s in steps:
+        s.setdefault("gid", s["uid"])
+        s.setdefault("groups", [])
+    argv = [PY, "-I", "-c", XPROBE_SRC, "seq", json.dumps(steps)]
+    p = run(argv, timeout=timeout, env=USER_ENV)
+    assert p.returncode == 0, "xprobe seq failed: %s" % p.stderr
+    res = json.loads(p.stdout)
+    for s, r in zip(steps, res):
+        assert isinstance(r, list), "step %r: %s" % (s, r)
+    return res
+
+
+# ------------------------------------------------------- audit trail
+
+AUDIT_FIELDS = ("seq", "time", "uid", "login", "roles", "action", "call",
+                "outcome", "detail")
+
+
+def audit_entries(vault_path, *args, check=True):
+    """Runs `callvault audit VAULT ARGS...` and parses its table into dicts
+    (seq and uid as ints, login/call "-" when absent)."""
+    p = cv("audit", vault_path, *args, check=check)
+    lines = p.stdout.splitlines()
+    assert lines and lines[0].split()[:2] == ["SEQ", "TIME"], p.stdout
+    out = []
+    for l in lines[1:]:
+        if not l.strip():
+            continue
+        parts = l.split(None, 8)
+        parts += [""] * (9 - len(parts))
+        e = dict(zip(AUDIT_FIELDS, parts))
+        e["seq"], e["uid"] = int(e["seq"]), int(e["uid"])
+        out.append(e)
+    return out
