@@ -8,7 +8,6 @@ moves, an admin's training, admin and backup grants)."""
 
 import errno
 import json
-import time
 
 import pytest
 
