@@ -22,9 +22,11 @@
 
 #include "callvault/audit.h"
 #include "callvault/clock.h"
+#include "callvault/incoming.h"
 #include "callvault/log.h"
 #include "callvault/meta.h"
 #include "callvault/policy.h"
+#include "callvault/spool.h"
 #include "callvault/tree.h"
 
 #define XATTR_PREFIX "user.callvault."
@@ -46,6 +48,7 @@ struct cached_principal {
 struct fs {
 	struct vault *v;
 	struct audit_log *audit;
+	struct incoming *in;
 	int64_t mounted_ms;
 	pthread_mutex_t lock; /* protects cache, tick and files */
 	struct cached_principal cache[PRINCIPAL_CACHE];
@@ -63,6 +66,7 @@ struct fs {
 struct caller {
 	struct principal p;
 	struct catalog *c;
+	struct fs *fs;
 };
 
 /* An open file. Kept on fs->files until released, so that handles the
@@ -70,6 +74,7 @@ struct caller {
 struct fs_file {
 	struct fs_file *prev, *next; /* protected by fs->lock */
 	enum tree_kind kind;
+	struct incoming_handle *pending; /* TREE_PENDING */
 	struct blob_reader *blob; /* TREE_OPUS */
 	char *json;               /* TREE_JSON */
 	size_t json_len;
@@ -88,8 +93,10 @@ struct fs_dir {
 	size_t n, cap;
 };
 
-static void file_free(struct fs_file *f)
+static void file_free(struct fs *fs, struct fs_file *f)
 {
+	if (f->pending)
+		incoming_release(fs->in, f->pending);
 	blob_close(f->blob);
 	free(f->json);
 	free(f);
@@ -184,6 +191,7 @@ static void caller_get(fuse_req_t req, struct caller *cl)
 	struct cached_principal *slot = NULL;
 
 	memset(cl, 0, sizeof *cl);
+	cl->fs = fs;
 	cl->p.uid = ctx->uid;
 	cl->c = vault_catalog(fs->v);
 	if (!cl->c)
@@ -271,6 +279,14 @@ static void caller_get(fuse_req_t req, struct caller *cl)
 		slot->last_use = fs->tick;
 	}
 	pthread_mutex_unlock(&fs->lock);
+}
+
+/* Ends the request's read snapshot early, before work that writes to the
+ * catalog on this thread's connection (a commit from incoming/). */
+static void caller_end_snapshot(struct caller *cl)
+{
+	if (cl->c)
+		catalog_read_end(cl->c);
 }
 
 static void caller_put(struct caller *cl)
@@ -418,9 +434,29 @@ static int node_visible(struct caller *cl, const struct tree_node *n,
 	case TREE_OPUS:
 	case TREE_JSON:
 		return call_visible(cl, n->num, rec);
+	case TREE_PENDING: {
+		struct incoming_attr a;
+		if (!policy_sees_incoming(&cl->p))
+			return ENOENT;
+		return incoming_getattr(cl->fs->in, n->num, &a);
+	}
 	default:
 		return ENOENT;
 	}
+}
+
+/* The incoming/ id of a directory node: 0 for incoming/ itself. */
+static int pending_dir(const struct tree_node *n, uint64_t *id)
+{
+	if (n->kind == TREE_INCOMING) {
+		*id = INCOMING_ROOT;
+		return 1;
+	}
+	if (n->kind == TREE_PENDING) {
+		*id = n->num;
+		return 1;
+	}
+	return 0;
 }
 
 /* --- attributes ------------------------------------------------------- */
@@ -438,6 +474,25 @@ static void day_start(int32_t day, struct timespec *ts)
 	ts->tv_nsec = 0;
 }
 
+static void pending_stat(const struct incoming_attr *a, struct stat *st)
+{
+	struct tree_node n = { .kind = TREE_PENDING, .num = a->id };
+
+	memset(st, 0, sizeof *st);
+	st->st_ino = tree_ino(&n);
+	st->st_mode = a->is_dir ? S_IFDIR | 0770 : S_IFREG | 0660;
+	st->st_nlink = 1;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_size = (off_t)a->size;
+	st->st_blocks = (st->st_size + 511) / 512;
+	st->st_blksize = SPOOL_BLOCK;
+	st->st_mtim.tv_sec = a->mtime_ms / 1000;
+	st->st_mtim.tv_nsec = (a->mtime_ms % 1000) * 1000000;
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
 static int node_attr(struct fs *fs, struct caller *cl,
 		     const struct tree_node *n, const struct call_record *rec,
 		     struct stat *st)
@@ -452,11 +507,23 @@ static int node_attr(struct fs *fs, struct caller *cl,
 		st->st_mtim.tv_sec = fs->mounted_ms / 1000;
 		break;
 	case TREE_INCOMING:
+		st->st_mode = S_IFDIR | 0770;
+		st->st_nlink = 1;
+		st->st_mtim.tv_sec = fs->mounted_ms / 1000;
+		break;
 	case TREE_ENCRYPTED:
 		st->st_mode = S_IFDIR | 0550;
 		st->st_nlink = 1;
 		st->st_mtim.tv_sec = fs->mounted_ms / 1000;
 		break;
+	case TREE_PENDING: {
+		struct incoming_attr a;
+		int rc = incoming_getattr(fs->in, n->num, &a);
+		if (rc)
+			return rc;
+		pending_stat(&a, st);
+		return 0;
+	}
 	case TREE_DAY:
 		st->st_mode = S_IFDIR | 0550;
 		st->st_nlink = 1; /* "unknown": find must not skip subdirs */
@@ -579,8 +646,23 @@ static int lookup_child(struct fs *fs, struct caller *cl,
 			return ENOENT;
 		return 0;
 	}
+	case TREE_INCOMING:
+	case TREE_PENDING: {
+		struct incoming_attr a;
+		uint64_t dir;
+		int rc;
+
+		if (!pending_dir(parent, &dir))
+			return ENOENT;
+		rc = incoming_lookup(fs->in, dir, name, &a);
+		if (rc)
+			return rc;
+		n->kind = TREE_PENDING;
+		n->num = a.id;
+		return 0;
+	}
 	default:
-		return ENOENT; /* incoming/ and encrypted/ are empty for now */
+		return ENOENT; /* encrypted/ is empty for now */
 	}
 	if (node_visible(cl, n, rec) == 0)
 		return 0;
@@ -651,13 +733,54 @@ static int refuse_modify(fuse_req_t req, fuse_ino_t ino)
 	return rc ? rc : EROFS;
 }
 
+/* For operations that change incoming/: 0 with the directory's id if
+ * `ino` is a directory of incoming/ the caller may write; ENOENT if the
+ * caller cannot see it; EROFS for the rest of the tree. */
+static int writable_dir(struct caller *cl, fuse_ino_t ino, uint64_t *dir)
+{
+	struct tree_node n;
+	struct call_record rec;
+	int rc;
+
+	tree_decode(ino, &n);
+	rc = node_visible(cl, &n, &rec);
+	if (rc)
+		return rc;
+	return pending_dir(&n, dir) ? 0 : EROFS;
+}
+
+/* Recorders' writers change modes, owners and times after writing: that
+ * succeeds and changes nothing. A size change is a truncate. */
 static void cv_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
-	(void)attr;
-	(void)to_set;
+	struct fs *fs = fs_of(req);
+	struct caller cl;
+	struct tree_node n;
+	struct call_record rec;
+	struct stat st;
+	int rc;
+
 	(void)fi;
-	fuse_reply_err(req, refuse_modify(req, ino));
+	caller_get(req, &cl);
+	tree_decode(ino, &n);
+	rc = node_visible(&cl, &n, &rec);
+	if (!rc && n.kind != TREE_PENDING && n.kind != TREE_INCOMING)
+		rc = EROFS;
+	if (!rc && (to_set & FUSE_SET_ATTR_SIZE)) {
+		if (n.kind != TREE_PENDING)
+			rc = EISDIR;
+		else
+			rc = incoming_truncate(fs->in, n.num,
+					       (uint64_t)attr->st_size);
+	}
+	if (!rc)
+		rc = node_attr(fs, &cl, &n, &rec, &st);
+	if (rc)
+		fuse_reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &st, 0);
+	caller_put(&cl);
 }
 
 static void cv_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -672,15 +795,73 @@ static void cv_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void cv_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
-	(void)name;
+	struct fs *fs = fs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct caller cl;
+	struct incoming_attr a;
+	struct fuse_entry_param e;
+	uint64_t dir;
+	int rc;
+
 	(void)mode;
-	fuse_reply_err(req, refuse_modify(req, parent));
+	caller_get(req, &cl);
+	rc = writable_dir(&cl, parent, &dir);
+	if (!rc)
+		rc = incoming_mkdir(fs->in, dir, name, ctx->uid, ctx->gid, &a);
+	if (rc) {
+		fuse_reply_err(req, rc);
+	} else {
+		memset(&e, 0, sizeof e);
+		pending_stat(&a, &e.attr);
+		e.ino = e.attr.st_ino;
+		e.generation = 1;
+		fuse_reply_entry(req, &e);
+	}
+	caller_put(&cl);
 }
 
 static void cv_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	(void)name;
-	fuse_reply_err(req, refuse_modify(req, parent));
+	struct caller cl;
+	uint64_t dir;
+	int rc;
+
+	caller_get(req, &cl);
+	rc = writable_dir(&cl, parent, &dir);
+	if (!rc)
+		rc = incoming_unlink(cl.fs->in, dir, name);
+	caller_put(&cl);
+	fuse_reply_err(req, rc);
+}
+
+static void cv_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct caller cl;
+	uint64_t dir;
+	int rc;
+
+	caller_get(req, &cl);
+	rc = writable_dir(&cl, parent, &dir);
+	if (!rc)
+		rc = incoming_rmdir(cl.fs->in, dir, name);
+	caller_put(&cl);
+	fuse_reply_err(req, rc);
+}
+
+/* Audits a call committed (or rejected) by a recorder's close or rename. */
+static void audit_ingest(struct fs *fs, const struct caller *cl, int rc,
+			 uint64_t num)
+{
+	struct audit_event ev;
+
+	if (rc == 0 && num == 0)
+		return; /* nothing was committed */
+	event_of(cl, "ingest", num, rc ? "error" : "ok",
+		 rc == EINVAL ? "rejected: quarantined" :
+		 rc ? strerror(rc) : "incoming", &ev);
+	if (audit_log_write(fs->audit, &ev) != 0)
+		log_warnx("audit: cannot record the ingest of c-%06" PRIu64,
+			  num);
 }
 
 static void cv_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -691,15 +872,33 @@ static void cv_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	fuse_reply_err(req, refuse_modify(req, parent));
 }
 
+/* Within incoming/ only. A rename can complete a pair (NAME.tmp renamed
+ * to NAME.wav): the call is then committed before the rename returns, and
+ * a rejection is the rename's error. */
 static void cv_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
-	(void)name;
-	(void)newparent;
-	(void)newname;
-	(void)flags;
-	fuse_reply_err(req, refuse_modify(req, parent));
+	struct caller cl;
+	uint64_t dir, newdir, num = 0;
+	int rc;
+
+	caller_get(req, &cl);
+	rc = writable_dir(&cl, parent, &dir);
+	if (!rc)
+		rc = writable_dir(&cl, newparent, &newdir);
+	if (!rc && (flags & ~(unsigned)RENAME_NOREPLACE))
+		rc = EINVAL;
+	if (!rc)
+		rc = incoming_rename(cl.fs->in, dir, name, newdir, newname,
+				     (flags & RENAME_NOREPLACE) != 0);
+	if (!rc) {
+		caller_end_snapshot(&cl);
+		rc = incoming_settle(cl.fs->in, newdir, newname, &num);
+		audit_ingest(cl.fs, &cl, rc, num);
+	}
+	caller_put(&cl);
+	fuse_reply_err(req, rc);
 }
 
 static void cv_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -713,10 +912,43 @@ static void cv_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 static void cv_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
-	(void)name;
+	struct fs *fs = fs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct caller cl;
+	struct incoming_attr a;
+	struct fuse_entry_param e;
+	struct fs_file *f = NULL;
+	uint64_t dir;
+	int rc;
+
 	(void)mode;
-	(void)fi;
-	fuse_reply_err(req, refuse_modify(req, parent));
+	caller_get(req, &cl);
+	rc = writable_dir(&cl, parent, &dir);
+	if (!rc && !(f = calloc(1, sizeof *f)))
+		rc = ENOMEM;
+	if (!rc)
+		rc = incoming_create(fs->in, dir, name, ctx->uid, ctx->gid, &a,
+				     &f->pending);
+	if (rc) {
+		free(f);
+		fuse_reply_err(req, rc);
+	} else {
+		f->kind = TREE_PENDING;
+		file_track(fs, f);
+		fi->fh = (uint64_t)(uintptr_t)f;
+		/* Pending files change under their writers: no page cache. */
+		fi->direct_io = 1;
+		memset(&e, 0, sizeof e);
+		pending_stat(&a, &e.attr);
+		e.ino = e.attr.st_ino;
+		e.generation = 1;
+		if (fuse_reply_create(req, &e, fi) != 0) {
+			/* The kernel will not release what it never got. */
+			file_untrack(fs, f);
+			file_free(fs, f);
+		}
+	}
+	caller_put(&cl);
 }
 
 static void cv_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -737,10 +969,18 @@ static void cv_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static void cv_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	int rc = refuse_modify(req, ino);
+	struct caller cl;
+	struct tree_node n;
+	struct call_record rec;
+	int rc;
 
-	if (rc == EROFS && !(mask & W_OK))
-		rc = 0;
+	caller_get(req, &cl);
+	tree_decode(ino, &n);
+	rc = node_visible(&cl, &n, &rec);
+	if (!rc && (mask & W_OK) && n.kind != TREE_INCOMING &&
+	    n.kind != TREE_PENDING)
+		rc = EROFS;
+	caller_put(&cl);
 	fuse_reply_err(req, rc);
 }
 
@@ -760,6 +1000,23 @@ static void cv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = node_visible(&cl, &n, &rec);
 	if (rc)
 		goto out;
+	if (n.kind == TREE_PENDING) {
+		f = calloc(1, sizeof *f);
+		if (!f) {
+			rc = ENOMEM;
+			goto out;
+		}
+		f->kind = TREE_PENDING;
+		rc = incoming_open(fs->in, n.num, (fi->flags & O_TRUNC) != 0,
+				   &f->pending);
+		if (rc)
+			goto out;
+		fi->direct_io = 1;
+		file_track(fs, f);
+		fi->fh = (uint64_t)(uintptr_t)f;
+		f = NULL;
+		goto out;
+	}
 	if (n.kind != TREE_OPUS && n.kind != TREE_JSON) {
 		rc = EISDIR;
 		goto out;
@@ -812,7 +1069,7 @@ static void cv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	f = NULL;
 out:
 	if (f)
-		file_free(f);
+		file_free(fs, f);
 	if (rc)
 		fuse_reply_err(req, rc);
 	else
@@ -840,7 +1097,10 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (f->kind == TREE_JSON) {
+	if (f->kind == TREE_PENDING) {
+		n = incoming_read(fs_of(req)->in, f->pending, buf, size,
+				  (uint64_t)off);
+	} else if (f->kind == TREE_JSON) {
 		size_t o = (size_t)off < f->json_len ? (size_t)off : f->json_len;
 		n = (ssize_t)(f->json_len - o < size ? f->json_len - o : size);
 		memcpy(buf, f->json + o, (size_t)n);
@@ -858,12 +1118,42 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void cv_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	ssize_t n;
+
 	(void)ino;
-	(void)buf;
-	(void)size;
-	(void)off;
-	(void)fi;
-	fuse_reply_err(req, EROFS);
+	if (f->kind != TREE_PENDING || off < 0) {
+		fuse_reply_err(req, f->kind != TREE_PENDING ? EBADF : EINVAL);
+		return;
+	}
+	n = incoming_write(fs_of(req)->in, f->pending, buf, size,
+			   (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+/* close(): for a pending file, the moment a call may be committed; the
+ * reply waits for it. */
+static void cv_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	struct caller cl;
+	uint64_t num = 0;
+	int rc;
+
+	(void)ino;
+	if (!f || f->kind != TREE_PENDING) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	caller_get(req, &cl);
+	caller_end_snapshot(&cl);
+	rc = incoming_flush(cl.fs->in, f->pending, &num);
+	audit_ingest(cl.fs, &cl, rc, num);
+	caller_put(&cl);
+	fuse_reply_err(req, rc);
 }
 
 static void cv_release(fuse_req_t req, fuse_ino_t ino,
@@ -874,7 +1164,7 @@ static void cv_release(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	if (f) {
 		file_untrack(fs_of(req), f);
-		file_free(f);
+		file_free(fs_of(req), f);
 	}
 	fuse_reply_err(req, 0);
 }
@@ -967,6 +1257,16 @@ static int list_call(void *ctx, const struct call_record *rec)
 	return l->rc;
 }
 
+static int list_pending(void *ctx, const char *name,
+			const struct incoming_attr *a)
+{
+	struct list_ctx *l = ctx;
+	struct tree_node n = { .kind = TREE_PENDING, .num = a->id };
+
+	return dir_add(l->d, name, tree_ino(&n),
+		       a->is_dir ? S_IFDIR : S_IFREG);
+}
+
 static void cv_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -985,6 +1285,13 @@ static void cv_opendir(fuse_req_t req, fuse_ino_t ino,
 	if (n.kind == TREE_OPUS || n.kind == TREE_JSON) {
 		rc = ENOTDIR;
 		goto out;
+	}
+	if (n.kind == TREE_PENDING) {
+		struct incoming_attr a;
+		if (incoming_getattr(cl.fs->in, n.num, &a) != 0 || !a.is_dir) {
+			rc = ENOTDIR;
+			goto out;
+		}
 	}
 	d = calloc(1, sizeof *d);
 	if (!d) {
@@ -1023,6 +1330,14 @@ static void cv_opendir(fuse_req_t req, fuse_ino_t ino,
 			catalog_calls_of(cl.c, n.day, n.agent_id, list_call,
 					 &l);
 		break;
+	case TREE_INCOMING:
+	case TREE_PENDING: {
+		uint64_t dir;
+		if (pending_dir(&n, &dir))
+			l.rc = incoming_readdir(cl.fs->in, dir, list_pending,
+						&l);
+		break;
+	}
 	default:
 		break;
 	}
@@ -1196,6 +1511,10 @@ static void cv_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_EXPORT_SUPPORT;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
+	/* O_TRUNC arrives with the open, where incoming/ handles it. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
 	log_info("mounted (protocol %u.%u)", conn->proto_major,
 		 conn->proto_minor);
@@ -1216,13 +1535,14 @@ static const struct fuse_lowlevel_ops cv_ops = {
 	.mknod = cv_mknod,
 	.mkdir = cv_mkdir,
 	.unlink = cv_unlink,
-	.rmdir = cv_unlink,
+	.rmdir = cv_rmdir,
 	.symlink = cv_symlink,
 	.rename = cv_rename,
 	.link = cv_link,
 	.open = cv_open,
 	.read = cv_read,
 	.write = cv_write,
+	.flush = cv_flush,
 	.release = cv_release,
 	.opendir = cv_opendir,
 	.readdir = cv_readdir,
@@ -1303,6 +1623,10 @@ int fs_main(struct vault *v, const char *mountpoint,
 		log_err("cannot start the audit trail writer");
 		goto out;
 	}
+	if (incoming_new(v, &fs.in) != 0) {
+		log_err("cannot set up incoming/");
+		goto out;
+	}
 	fs_audit_mount(&fs, "mount", mountpoint);
 	if (opt->single_thread)
 		rc = fuse_session_loop(se);
@@ -1325,8 +1649,9 @@ out:
 	while (fs.files) {
 		struct fs_file *f = fs.files;
 		fs.files = f->next;
-		file_free(f);
+		file_free(&fs, f);
 	}
+	incoming_free(fs.in);
 	pthread_mutex_destroy(&fs.lock);
 	return rc;
 }

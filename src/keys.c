@@ -32,6 +32,9 @@ enum {
 #define CHECK_LABEL "callvault key check v1"
 #define EPOCH_AD_MAGIC "cvepoch1"
 #define EPOCH_AD_LEN 12
+#define SPOOL_LABEL "cvspool1"
+#define SPOOL_LABEL_LEN 8
+#define SPOOL_ID_LEN 16
 
 _Static_assert(sizeof(MASTER_CTX) - 1 == crypto_kdf_CONTEXTBYTES,
 	       "kdf context is 8 bytes");
@@ -526,4 +529,18 @@ const unsigned char *keys_subkey(const struct keyring *ring,
 		return sub(ring, SUB_SPOOL);
 	}
 	return NULL;
+}
+
+int keys_spool_key(const struct keyring *ring, const unsigned char id[16],
+		   struct secret *out)
+{
+	unsigned char in[SPOOL_LABEL_LEN + SPOOL_ID_LEN];
+
+	if (!ring || !id || !out || !out->b)
+		return EINVAL;
+	memcpy(in, SPOOL_LABEL, SPOOL_LABEL_LEN);
+	memcpy(in + SPOOL_LABEL_LEN, id, SPOOL_ID_LEN);
+	crypto_generichash(out->b, KEYS_KEY_LEN, in, sizeof in,
+			   sub(ring, SUB_SPOOL), KEYS_KEY_LEN);
+	return 0;
 }

@@ -36,6 +36,7 @@ struct store {
 	int vault_fd;
 	int blobs_fd;
 	int spool_fd;
+	int quarantine_fd;
 };
 
 static int mkdir_0700(int dirfd, const char *name)
@@ -82,7 +83,7 @@ int store_open(const char *vault_dir, struct store **out)
 	s = calloc(1, sizeof *s);
 	if (!s)
 		return ENOMEM;
-	s->vault_fd = s->blobs_fd = s->spool_fd = -1;
+	s->vault_fd = s->blobs_fd = s->spool_fd = s->quarantine_fd = -1;
 	s->dir = strdup(vault_dir);
 	if (!s->dir) {
 		err = ENOMEM;
@@ -103,6 +104,12 @@ int store_open(const char *vault_dir, struct store **out)
 		err = errno;
 		goto out;
 	}
+	s->quarantine_fd = openat(s->vault_fd, QUARANTINE_DIR,
+				  DIR_FLAGS | O_NOFOLLOW);
+	if (s->quarantine_fd < 0) {
+		err = errno;
+		goto out;
+	}
 	*out = s;
 	s = NULL;
 out:
@@ -116,6 +123,8 @@ void store_close(struct store *s)
 		return;
 	if (s->spool_fd != -1)
 		close(s->spool_fd);
+	if (s->quarantine_fd != -1)
+		close(s->quarantine_fd);
 	if (s->blobs_fd != -1)
 		close(s->blobs_fd);
 	if (s->vault_fd != -1)
@@ -482,4 +491,38 @@ int store_spool_remove(struct store *s, const char *name)
 	if (unlinkat(s->spool_fd, name, 0) != 0)
 		return errno;
 	return fsync_dir(s->spool_fd);
+}
+
+int store_spool_dirfd(const struct store *s)
+{
+	return s->spool_fd;
+}
+
+int store_quarantine(struct store *s, const char *name, const char *reason)
+{
+	char rname[NAME_MAX + 1];
+	int fd, err = 0;
+	size_t len = strlen(reason);
+
+	if (!*name || strchr(name, '/') || name[0] == '.' ||
+	    snprintf(rname, sizeof rname, "%s.reason", name) >=
+		    (int)sizeof rname)
+		return EINVAL;
+	if (renameat(s->spool_fd, name, s->quarantine_fd, name) != 0)
+		return errno;
+	fd = openat(s->quarantine_fd, rname,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		err = errno;
+	} else {
+		if (write(fd, reason, len) != (ssize_t)len ||
+		    write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+			err = errno ? errno : EIO;
+		close(fd);
+	}
+	if (fsync(s->quarantine_fd) != 0 && !err)
+		err = errno;
+	if (fsync(s->spool_fd) != 0 && !err)
+		err = errno;
+	return err;
 }

@@ -13,6 +13,7 @@
 #define KIND_AGENT 2ULL
 #define KIND_OPUS 3ULL
 #define KIND_JSON 4ULL
+#define KIND_PENDING 5ULL
 #define DAY_BITS 20
 #define AGENT_BITS 24
 #define LOW_MASK ((1ULL << KIND_SHIFT) - 1)
@@ -36,6 +37,10 @@ uint64_t tree_ino(const struct tree_node *n)
 			return 0;
 		return KIND_AGENT << KIND_SHIFT |
 		       (uint64_t)n->day << AGENT_BITS | n->agent_id;
+	case TREE_PENDING:
+		if (n->num == 0 || n->num > LOW_MASK)
+			return 0;
+		return KIND_PENDING << KIND_SHIFT | n->num;
 	case TREE_OPUS:
 	case TREE_JSON:
 		if (n->num == 0 || n->num > LOW_MASK)
@@ -71,6 +76,11 @@ void tree_decode(uint64_t ino, struct tree_node *n)
 			n->kind = TREE_AGENT;
 			n->day = (int32_t)(low >> AGENT_BITS);
 			n->agent_id = (uint32_t)(low & ((1U << AGENT_BITS) - 1));
+		}
+	} else if (kind == KIND_PENDING) {
+		if (low != 0) {
+			n->kind = TREE_PENDING;
+			n->num = low;
 		}
 	} else if (kind == KIND_OPUS || kind == KIND_JSON) {
 		if (low != 0) {

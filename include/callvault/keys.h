@@ -121,4 +121,12 @@ enum keys_purpose {
 const unsigned char *keys_subkey(const struct keyring *ring,
 				 enum keys_purpose purpose);
 
+/* The key of one spool file: keyed BLAKE2b-256 (key = spool subkey) of
+ * "cvspool1" || id, where `id` is the file's random 16-byte id. Every spool
+ * file has its own key, and the next mount re-derives it from the master key
+ * to recover a spool left by a crash. `out` must be a keys_secret_new()
+ * secret; EINVAL otherwise. */
+int keys_spool_key(const struct keyring *ring, const unsigned char id[16],
+		   struct secret *out);
+
 #endif

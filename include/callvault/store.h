@@ -58,6 +58,15 @@ int store_spool_foreach(struct store *s,
 			int (*fn)(void *ctx, const char *name), void *ctx);
 int store_spool_remove(struct store *s, const char *name);
 
+/* The spool directory, for the sealed spool files of incoming/ (spool.h).
+ * Owned by the store; do not close. */
+int store_spool_dirfd(const struct store *s);
+
+/* Moves spool file `name` into quarantine/ (it stays sealed) and writes
+ * NAME.reason beside it: `reason`, one line, for an admin. fsyncs both
+ * directories. */
+int store_quarantine(struct store *s, const char *name, const char *reason);
+
 /* Path of the vault directory the store lives in. */
 const char *store_dir(const struct store *s);
 

@@ -11,6 +11,7 @@
  *   kind 2 << 56 | day << 24 | agent id   /YYYY-MM-DD/LOGIN
  *   kind 3 << 56 | call num   .../HHMMSS-c-NNNNNN.opus
  *   kind 4 << 56 | call num   .../HHMMSS-c-NNNNNN.json
+ *   kind 5 << 56 | pending id incoming/... (this mount only)
  *
  * Day numbers must lie in [0, 2^20) (1970..4840), agent ids in [0, 2^24)
  * and call numbers in [1, 2^56). */
@@ -31,13 +32,14 @@ enum tree_kind {
 	TREE_AGENT,
 	TREE_OPUS,
 	TREE_JSON,
+	TREE_PENDING, /* a file or directory under incoming/ */
 };
 
 struct tree_node {
 	enum tree_kind kind;
 	int32_t day;       /* TREE_DAY, TREE_AGENT */
 	uint32_t agent_id; /* TREE_AGENT */
-	uint64_t num;      /* TREE_OPUS, TREE_JSON */
+	uint64_t num;      /* TREE_OPUS, TREE_JSON; TREE_PENDING: id */
 };
 
 #define TREE_INO_ROOT 1

@@ -702,3 +702,58 @@ def audit_entries(vault_path, *args, check=True):
         e["seq"], e["uid"] = int(e["seq"]), int(e["uid"])
         out.append(e)
     return out
+
+
+# ------------------------------------------------- recorders (incoming/)
+
+with open(os.path.join(HERE, "writers.py")) as _f:
+    WRITERS_SRC = _f.read()
+
+
+def writer_argv(cmd, args):
+    """argv of writers.py's `cmd` (run it through setpriv_argv)."""
+    return [PY, "-I", "-c", WRITERS_SRC, cmd, json.dumps(args)]
+
+
+def run_writer(uid, gid, groups, cmd, args, timeout=USER_TIMEOUT):
+    """Runs a recorder writer (writers.py) as uid/gid/groups. Returns
+    (exit code, report). The final close's errno is in
+    report["close_errno"]."""
+    p = as_user(uid, gid, list(groups), writer_argv(cmd, args),
+                timeout=timeout)
+    assert_no_sanitizer(p.stderr, "writer")
+    try:
+        rep = json.loads(p.stdout)
+    except ValueError:
+        raise AssertionError("writer %s printed no report (exit %d): %s"
+                             % (cmd, p.returncode, p.stderr)) from None
+    return p.returncode, rep
+
+
+def files_containing(root, needles):
+    """[(path relative to root, needle)] for every file below root that
+    holds one of `needles` (bytes) anywhere: a plain byte search, like
+    `grep -r -a -F`, for binary needles too."""
+    found = []
+    for d, _, names in os.walk(root):
+        for n in names:
+            full = os.path.join(d, n)
+            try:
+                with open(full, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            for needle in needles:
+                if needle in data:
+                    found.append((os.path.relpath(full, root), needle))
+    return found
+
+
+def files_under(root):
+    """Relative paths of every regular file below root (as root, never a
+    mount)."""
+    out = set()
+    for d, _, names in os.walk(root):
+        for n in names:
+            out.add(os.path.relpath(os.path.join(d, n), root))
+    return out

@@ -1,0 +1,875 @@
+/* incoming/: pending files written by recorders, and their commit. */
+#include "callvault/incoming.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "callvault/clock.h"
+#include "callvault/ingest.h"
+#include "callvault/log.h"
+#include "callvault/spool.h"
+
+#define BUCKETS 1024
+#define META_MAX (64 * 1024)
+
+/* A pending file or directory. Tree links, opens and refs are protected by
+ * incoming->lock; the spool and mtime by the node's own lock, so that
+ * writes to different files never wait for each other. Lock order:
+ * incoming->lock, then a node's lock. */
+struct node {
+	uint64_t id;
+	struct node *parent;
+	char *name;
+	int is_dir;
+	struct node *children, *sibling; /* a directory's entries */
+	struct node *hnext;              /* id hash chain */
+	uint32_t uid, gid;
+	int linked;  /* reachable from the root */
+	int opens;   /* open handles */
+	int refs;    /* 1 while linked + 1 per handle + 1 while committing */
+	int busy;    /* being committed */
+	pthread_mutex_t lock;
+	struct spool *spool;             /* files; NULL once finished */
+	char spool_name[SPOOL_NAME_LEN];
+	int64_t mtime_ms;
+};
+
+struct incoming_handle {
+	struct node *n;
+	int wrote;
+};
+
+struct incoming {
+	struct vault *v;
+	pthread_mutex_t lock;
+	struct node root;
+	struct node *hash[BUCKETS];
+	uint64_t next_id;
+};
+
+static int name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > 255 || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch < 0x20 || ch == 0x7f || ch == '/')
+			return 0;
+	}
+	return 1;
+}
+
+static struct node *by_id(struct incoming *in, uint64_t id)
+{
+	if (id == INCOMING_ROOT)
+		return &in->root;
+	for (struct node *n = in->hash[id % BUCKETS]; n; n = n->hnext)
+		if (n->id == id)
+			return n->linked ? n : NULL;
+	return NULL;
+}
+
+static struct node *child(struct node *dir, const char *name)
+{
+	for (struct node *c = dir->children; c; c = c->sibling)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+static void attr_of(struct node *n, struct incoming_attr *a)
+{
+	memset(a, 0, sizeof *a);
+	a->id = n->id;
+	a->is_dir = n->is_dir;
+	a->uid = n->uid;
+	a->gid = n->gid;
+	pthread_mutex_lock(&n->lock);
+	a->mtime_ms = n->mtime_ms;
+	if (n->spool)
+		a->size = spool_size(n->spool);
+	pthread_mutex_unlock(&n->lock);
+}
+
+static struct node *node_new(struct incoming *in, struct node *dir,
+			     const char *name, int is_dir, uint32_t uid,
+			     uint32_t gid)
+{
+	struct node *n = calloc(1, sizeof *n);
+
+	if (!n)
+		return NULL;
+	n->name = strdup(name);
+	if (!n->name) {
+		free(n);
+		return NULL;
+	}
+	pthread_mutex_init(&n->lock, NULL);
+	n->id = ++in->next_id;
+	n->parent = dir;
+	n->is_dir = is_dir;
+	n->uid = uid;
+	n->gid = gid;
+	n->mtime_ms = clock_now_ms();
+	n->linked = 1;
+	n->refs = 1;
+	n->sibling = dir->children;
+	dir->children = n;
+	n->hnext = in->hash[n->id % BUCKETS];
+	in->hash[n->id % BUCKETS] = n;
+	return n;
+}
+
+static void node_free(struct incoming *in, struct node *n)
+{
+	struct node **p = &in->hash[n->id % BUCKETS];
+
+	while (*p && *p != n)
+		p = &(*p)->hnext;
+	if (*p)
+		*p = n->hnext;
+	spool_close(n->spool);
+	pthread_mutex_destroy(&n->lock);
+	free(n->name);
+	free(n);
+}
+
+/* Drops one reference; frees the node when none is left. Called with
+ * in->lock held. */
+static void node_put(struct incoming *in, struct node *n)
+{
+	if (--n->refs == 0)
+		node_free(in, n);
+}
+
+/* Takes the node out of the tree (its data stays until the last handle
+ * goes). Called with in->lock held. */
+static void node_unlink(struct incoming *in, struct node *n)
+{
+	struct node **p = &n->parent->children;
+
+	while (*p && *p != n)
+		p = &(*p)->sibling;
+	if (*p)
+		*p = n->sibling;
+	n->linked = 0;
+	node_put(in, n);
+}
+
+/* Removes a file's spool from disk (discard or commit). */
+static void discard_data(struct incoming *in, struct node *n)
+{
+	pthread_mutex_lock(&n->lock);
+	if (n->spool_name[0]) {
+		int rc = spool_unlink(store_spool_dirfd(vault_store(in->v)),
+				      n->spool_name);
+		if (rc && rc != ENOENT)
+			log_warnx("incoming: %s: cannot remove spool %s: %s",
+				  n->name, n->spool_name, strerror(rc));
+		n->spool_name[0] = '\0';
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
+int incoming_new(struct vault *v, struct incoming **out)
+{
+	struct incoming *in = calloc(1, sizeof *in);
+
+	if (!in)
+		return ENOMEM;
+	in->v = v;
+	pthread_mutex_init(&in->lock, NULL);
+	pthread_mutex_init(&in->root.lock, NULL);
+	in->root.id = INCOMING_ROOT;
+	in->root.is_dir = 1;
+	in->root.linked = 1;
+	in->root.refs = 1;
+	in->root.name = NULL;
+	in->root.mtime_ms = clock_now_ms();
+	*out = in;
+	return 0;
+}
+
+static void free_subtree(struct incoming *in, struct node *dir)
+{
+	struct node *c = dir->children, *next;
+
+	for (; c; c = next) {
+		next = c->sibling;
+		if (c->is_dir)
+			free_subtree(in, c);
+		node_free(in, c);
+	}
+	dir->children = NULL;
+}
+
+void incoming_free(struct incoming *in)
+{
+	if (!in)
+		return;
+	/* Pending data stays on disk, sealed; handles that the kernel never
+	 * released are the caller's (fs frees them first). */
+	free_subtree(in, &in->root);
+	for (size_t i = 0; i < BUCKETS; i++) {
+		while (in->hash[i]) {
+			struct node *n = in->hash[i];
+			in->hash[i] = n->hnext;
+			spool_close(n->spool);
+			pthread_mutex_destroy(&n->lock);
+			free(n->name);
+			free(n);
+		}
+	}
+	pthread_mutex_destroy(&in->root.lock);
+	pthread_mutex_destroy(&in->lock);
+	free(in);
+}
+
+int incoming_lookup(struct incoming *in, uint64_t dir, const char *name,
+		    struct incoming_attr *out)
+{
+	struct node *d, *n = NULL;
+
+	pthread_mutex_lock(&in->lock);
+	d = by_id(in, dir);
+	if (d && d->is_dir)
+		n = child(d, name);
+	if (n)
+		attr_of(n, out);
+	pthread_mutex_unlock(&in->lock);
+	return n ? 0 : ENOENT;
+}
+
+int incoming_getattr(struct incoming *in, uint64_t id,
+		     struct incoming_attr *out)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&in->lock);
+	n = by_id(in, id);
+	if (n)
+		attr_of(n, out);
+	pthread_mutex_unlock(&in->lock);
+	return n ? 0 : ENOENT;
+}
+
+int incoming_mkdir(struct incoming *in, uint64_t dir, const char *name,
+		   uint32_t uid, uint32_t gid, struct incoming_attr *out)
+{
+	struct node *d, *n;
+	int rc = 0;
+
+	if (!name_valid(name))
+		return EINVAL;
+	pthread_mutex_lock(&in->lock);
+	d = by_id(in, dir);
+	if (!d || !d->is_dir)
+		rc = ENOENT;
+	else if (child(d, name))
+		rc = EEXIST;
+	else if (!(n = node_new(in, d, name, 1, uid, gid)))
+		rc = ENOMEM;
+	else
+		attr_of(n, out);
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+int incoming_rmdir(struct incoming *in, uint64_t dir, const char *name)
+{
+	struct node *d, *n = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&in->lock);
+	d = by_id(in, dir);
+	if (d && d->is_dir)
+		n = child(d, name);
+	if (!n)
+		rc = ENOENT;
+	else if (!n->is_dir)
+		rc = ENOTDIR;
+	else if (n->children)
+		rc = ENOTEMPTY;
+	else
+		node_unlink(in, n);
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+static struct incoming_handle *handle_new(struct node *n)
+{
+	struct incoming_handle *h = calloc(1, sizeof *h);
+
+	if (h) {
+		h->n = n;
+		n->opens++;
+		n->refs++;
+	}
+	return h;
+}
+
+int incoming_create(struct incoming *in, uint64_t dir, const char *name,
+		    uint32_t uid, uint32_t gid, struct incoming_attr *out,
+		    struct incoming_handle **h)
+{
+	struct node *d, *n = NULL;
+	struct spool *sp = NULL;
+	char sname[SPOOL_NAME_LEN];
+	int rc;
+
+	*h = NULL;
+	if (!name_valid(name))
+		return EINVAL;
+	/* The spool file first, outside the tree lock: it does I/O. */
+	rc = spool_create(store_spool_dirfd(vault_store(in->v)),
+			  vault_keys(in->v), &sp, sname);
+	if (rc) {
+		log_warnx("incoming: %s: cannot create a spool file: %s", name,
+			  strerror(rc));
+		return rc;
+	}
+	pthread_mutex_lock(&in->lock);
+	d = by_id(in, dir);
+	if (!d || !d->is_dir)
+		rc = ENOENT;
+	else if (child(d, name))
+		rc = EEXIST;
+	else if (!(n = node_new(in, d, name, 0, uid, gid)))
+		rc = ENOMEM;
+	if (!rc) {
+		n->spool = sp;
+		memcpy(n->spool_name, sname, sizeof sname);
+		sp = NULL;
+		*h = handle_new(n);
+		if (!*h)
+			rc = ENOMEM;
+		else
+			attr_of(n, out);
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (sp) {
+		spool_close(sp);
+		spool_unlink(store_spool_dirfd(vault_store(in->v)), sname);
+	}
+	return rc;
+}
+
+int incoming_open(struct incoming *in, uint64_t id, int truncate,
+		  struct incoming_handle **h)
+{
+	struct node *n;
+	int rc = 0;
+
+	*h = NULL;
+	pthread_mutex_lock(&in->lock);
+	n = by_id(in, id);
+	if (!n)
+		rc = ENOENT;
+	else if (n->is_dir)
+		rc = EISDIR;
+	else if (n->busy || !n->spool)
+		rc = EBUSY;
+	if (!rc && truncate) {
+		pthread_mutex_lock(&n->lock);
+		rc = spool_truncate(n->spool, 0);
+		n->mtime_ms = clock_now_ms();
+		pthread_mutex_unlock(&n->lock);
+	}
+	if (!rc && !(*h = handle_new(n)))
+		rc = ENOMEM;
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+ssize_t incoming_write(struct incoming *in, struct incoming_handle *h,
+		       const void *buf, size_t len, uint64_t off)
+{
+	struct node *n = h->n;
+	ssize_t r;
+
+	(void)in;
+	pthread_mutex_lock(&n->lock);
+	if (!n->spool) {
+		r = -EIO; /* committed through another descriptor */
+	} else {
+		r = spool_pwrite(n->spool, buf, len, off);
+		n->mtime_ms = clock_now_ms();
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (r >= 0)
+		h->wrote = 1;
+	return r;
+}
+
+ssize_t incoming_read(struct incoming *in, struct incoming_handle *h,
+		      void *buf, size_t len, uint64_t off)
+{
+	struct node *n = h->n;
+	ssize_t r;
+
+	(void)in;
+	pthread_mutex_lock(&n->lock);
+	r = n->spool ? spool_pread(n->spool, buf, len, off) : -EIO;
+	pthread_mutex_unlock(&n->lock);
+	return r;
+}
+
+int incoming_truncate(struct incoming *in, uint64_t id, uint64_t size)
+{
+	struct node *n;
+	int rc;
+
+	pthread_mutex_lock(&in->lock);
+	n = by_id(in, id);
+	if (!n) {
+		rc = ENOENT;
+	} else if (n->is_dir) {
+		rc = EISDIR;
+	} else {
+		pthread_mutex_lock(&n->lock);
+		rc = n->spool ? spool_truncate(n->spool, size) : EBUSY;
+		n->mtime_ms = clock_now_ms();
+		pthread_mutex_unlock(&n->lock);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+/* --- pairing and commit ----------------------------------------------- */
+
+enum part { PART_NONE, PART_AUDIO, PART_META };
+
+/* "x.wav" -> PART_AUDIO, stem length 1. */
+static enum part part_of(const char *name, size_t *stem)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (!dot || dot == name)
+		return PART_NONE;
+	*stem = (size_t)(dot - name);
+	if (strcmp(dot, ".wav") == 0 || strcmp(dot, ".opus") == 0)
+		return PART_AUDIO;
+	if (strcmp(dot, ".json") == 0)
+		return PART_META;
+	return PART_NONE;
+}
+
+/* The other half of n's pair, if present in the same directory. */
+static struct node *partner(struct node *n, enum part *which)
+{
+	size_t stem, cstem;
+	enum part p = part_of(n->name, &stem);
+
+	*which = p;
+	if (p == PART_NONE)
+		return NULL;
+	for (struct node *c = n->parent->children; c; c = c->sibling) {
+		enum part cp;
+		if (c == n || c->is_dir)
+			continue;
+		cp = part_of(c->name, &cstem);
+		if (cp != PART_NONE && cp != p && cstem == stem &&
+		    strncmp(c->name, n->name, stem) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* "incoming/a/b/x.wav" for log lines. */
+static void path_of(const struct node *n, char *out, size_t len)
+{
+	const struct node *chain[64];
+	int depth = 0;
+	size_t used;
+
+	for (const struct node *p = n; p && p->name && depth < 64; p = p->parent)
+		chain[depth++] = p;
+	used = (size_t)snprintf(out, len, "incoming");
+	while (depth-- > 0 && used < len)
+		used += (size_t)snprintf(out + used, len - used, "/%s",
+					 chain[depth]->name);
+}
+
+struct spool_source {
+	struct node *n;
+};
+
+static ssize_t spool_source_pread(void *ctx, void *buf, size_t len,
+				  uint64_t off)
+{
+	struct node *n = ctx;
+	ssize_t r;
+
+	pthread_mutex_lock(&n->lock);
+	r = spool_pread(n->spool, buf, len, off);
+	pthread_mutex_unlock(&n->lock);
+	return r;
+}
+
+/* Reads the metadata file whole. */
+static int read_meta(struct node *m, char **out, size_t *len, char *err,
+		     size_t errlen)
+{
+	uint64_t size;
+	char *buf;
+	ssize_t r;
+
+	pthread_mutex_lock(&m->lock);
+	size = spool_size(m->spool);
+	pthread_mutex_unlock(&m->lock);
+	if (size > META_MAX) {
+		snprintf(err, errlen, "metadata larger than 64 KiB");
+		return EINVAL;
+	}
+	buf = malloc(size + 1);
+	if (!buf)
+		return ENOMEM;
+	r = spool_source_pread(m, buf, size, 0);
+	if (r < 0 || (uint64_t)r != size) {
+		free(buf);
+		snprintf(err, errlen, "cannot read the metadata back");
+		return r < 0 ? (int)-r : EIO;
+	}
+	buf[size] = '\0';
+	*out = buf;
+	*len = size;
+	return 0;
+}
+
+/* Commits the pair (audio a, metadata m), both held busy by the caller. */
+static int commit_pair(struct incoming *in, struct node *a, struct node *m,
+		       struct call_record *rec, char *err, size_t errlen)
+{
+	struct audio_source src;
+	char *meta = NULL;
+	size_t meta_len = 0;
+	uint64_t size;
+	int rc;
+
+	rc = read_meta(m, &meta, &meta_len, err, errlen);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&a->lock);
+	size = spool_size(a->spool);
+	pthread_mutex_unlock(&a->lock);
+	src = (struct audio_source){ a, spool_source_pread, size };
+	rc = ingest_call(in->v, &src, meta, meta_len, a->mtime_ms, rec, err,
+			 errlen);
+	explicit_bzero(meta, meta_len);
+	free(meta);
+	return rc;
+}
+
+/* Seals a file's data and moves it to quarantine/ with the reason. */
+static void quarantine(struct incoming *in, struct node *n, const char *why)
+{
+	char path[512], reason[1024];
+	int rc;
+
+	path_of(n, path, sizeof path);
+	snprintf(reason, sizeof reason, "%s: %s", path, why);
+	pthread_mutex_lock(&n->lock);
+	if (n->spool) {
+		spool_sync(n->spool);
+		spool_close(n->spool);
+		n->spool = NULL;
+	}
+	rc = store_quarantine(vault_store(in->v), n->spool_name, reason);
+	if (rc)
+		log_warnx("incoming: %s: cannot quarantine %s: %s", path,
+			  n->spool_name, strerror(rc));
+	else
+		n->spool_name[0] = '\0';
+	pthread_mutex_unlock(&n->lock);
+}
+
+/* Commits n's pair if it is complete: both files present, none open but
+ * by `own` handles of n itself, audio not empty. Returns 0 when there is
+ * nothing to do. */
+static int try_commit(struct incoming *in, struct node *n, int own,
+		      uint64_t *committed)
+{
+	struct node *a, *m, *p;
+	struct call_record rec;
+	enum part which;
+	char err[512] = "", path[512];
+	uint64_t asize = 0;
+	int rc;
+
+	*committed = 0;
+	pthread_mutex_lock(&in->lock);
+	if (!n->linked || n->is_dir || n->busy || n->opens > own ||
+	    !(p = partner(n, &which)) || p->opens > 0 || p->busy) {
+		pthread_mutex_unlock(&in->lock);
+		return 0;
+	}
+	a = which == PART_AUDIO ? n : p;
+	m = which == PART_AUDIO ? p : n;
+	pthread_mutex_lock(&a->lock);
+	if (a->spool)
+		asize = spool_size(a->spool);
+	pthread_mutex_unlock(&a->lock);
+	if (asize == 0 || !a->spool || !m->spool) {
+		pthread_mutex_unlock(&in->lock);
+		return 0;
+	}
+	a->busy = m->busy = 1;
+	a->refs++;
+	m->refs++;
+	path_of(a, path, sizeof path);
+	pthread_mutex_unlock(&in->lock);
+
+	/* The commit runs without the tree lock: other recorders go on
+	 * writing while this call is encoded and stored. */
+	rc = commit_pair(in, a, m, &rec, err, sizeof err);
+	if (rc == 0) {
+		log_info("incoming: %s: committed as c-%06" PRIu64, path,
+			 rec.num);
+		discard_data(in, a);
+		discard_data(in, m);
+		*committed = rec.num;
+	} else if (rc == EINVAL) {
+		log_warnx("incoming: %s: rejected: %s", path, err);
+		quarantine(in, a, err);
+		quarantine(in, m, err);
+	} else {
+		log_warnx("incoming: %s: cannot commit: %s", path,
+			  *err ? err : strerror(rc));
+	}
+
+	pthread_mutex_lock(&in->lock);
+	a->busy = m->busy = 0;
+	if (rc == 0 || rc == EINVAL) {
+		if (a->linked)
+			node_unlink(in, a);
+		if (m->linked)
+			node_unlink(in, m);
+	}
+	node_put(in, a);
+	node_put(in, m);
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+int incoming_flush(struct incoming *in, struct incoming_handle *h,
+		   uint64_t *committed)
+{
+	struct node *n = h->n;
+	int rc = 0;
+
+	*committed = 0;
+	if (h->wrote) {
+		/* What a recorder closed is on disk, sealed, before close()
+		 * returns. */
+		pthread_mutex_lock(&n->lock);
+		if (n->spool)
+			rc = spool_sync(n->spool);
+		pthread_mutex_unlock(&n->lock);
+		if (rc) {
+			log_warnx("incoming: %s: cannot store: %s", n->name,
+				  strerror(rc));
+			return rc;
+		}
+	}
+	/* Only the close of the last open handle completes a file. */
+	return try_commit(in, n, 1, committed);
+}
+
+int incoming_settle(struct incoming *in, uint64_t dir, const char *name,
+		    uint64_t *committed)
+{
+	struct node *d, *n = NULL;
+	int rc;
+
+	*committed = 0;
+	pthread_mutex_lock(&in->lock);
+	d = by_id(in, dir);
+	if (d && d->is_dir)
+		n = child(d, name);
+	if (n)
+		n->refs++;
+	pthread_mutex_unlock(&in->lock);
+	if (!n)
+		return 0;
+	rc = try_commit(in, n, 0, committed);
+	pthread_mutex_lock(&in->lock);
+	node_put(in, n);
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+void incoming_release(struct incoming *in, struct incoming_handle *h)
+{
+	struct node *n = h->n;
+
+	pthread_mutex_lock(&in->lock);
+	n->opens--;
+	if (!n->linked && n->opens == 0)
+		discard_data(in, n);
+	node_put(in, n);
+	pthread_mutex_unlock(&in->lock);
+	free(h);
+}
+
+int incoming_unlink(struct incoming *in, uint64_t dir, const char *name)
+{
+	struct node *d, *n = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&in->lock);
+	d = by_id(in, dir);
+	if (d && d->is_dir)
+		n = child(d, name);
+	if (!n)
+		rc = ENOENT;
+	else if (n->is_dir)
+		rc = EISDIR;
+	else if (n->busy)
+		rc = EBUSY;
+	if (!rc) {
+		/* Discarded: a recorder dropping a call that was too short. */
+		if (n->opens == 0)
+			discard_data(in, n);
+		node_unlink(in, n);
+	}
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+static int is_ancestor(const struct node *a, const struct node *n)
+{
+	for (; n; n = n->parent)
+		if (n == a)
+			return 1;
+	return 0;
+}
+
+int incoming_rename(struct incoming *in, uint64_t dir, const char *name,
+		    uint64_t newdir, const char *newname, int noreplace)
+{
+	struct node *d, *nd, *n = NULL, *old = NULL;
+	char *copy;
+	int rc = 0;
+
+	if (!name_valid(newname))
+		return EINVAL;
+	copy = strdup(newname);
+	if (!copy)
+		return ENOMEM;
+	pthread_mutex_lock(&in->lock);
+	d = by_id(in, dir);
+	nd = by_id(in, newdir);
+	if (d && d->is_dir)
+		n = child(d, name);
+	if (!n || !nd || !nd->is_dir) {
+		rc = ENOENT;
+		goto out;
+	}
+	if (n->busy) {
+		rc = EBUSY;
+		goto out;
+	}
+	if (n->is_dir && is_ancestor(n, nd)) {
+		rc = EINVAL;
+		goto out;
+	}
+	old = child(nd, newname);
+	if (old == n)
+		goto out;
+	if (old) {
+		if (noreplace)
+			rc = EEXIST;
+		else if (old->is_dir || n->is_dir)
+			rc = old->is_dir ? EISDIR : ENOTDIR;
+		else if (old->busy)
+			rc = EBUSY;
+		if (rc)
+			goto out;
+		if (old->opens == 0)
+			discard_data(in, old);
+		node_unlink(in, old);
+	}
+	/* Move: out of the old directory, into the new one. */
+	{
+		struct node **p = &n->parent->children;
+		while (*p && *p != n)
+			p = &(*p)->sibling;
+		if (*p)
+			*p = n->sibling;
+	}
+	n->parent = nd;
+	n->sibling = nd->children;
+	nd->children = n;
+	free(n->name);
+	n->name = copy;
+	copy = NULL;
+out:
+	pthread_mutex_unlock(&in->lock);
+	free(copy);
+	return rc;
+}
+
+struct dirent_pair {
+	char *name;
+	struct incoming_attr a;
+};
+
+static int cmp_dirent(const void *x, const void *y)
+{
+	return strcmp(((const struct dirent_pair *)x)->name,
+		      ((const struct dirent_pair *)y)->name);
+}
+
+int incoming_readdir(struct incoming *in, uint64_t dir,
+		     int (*fn)(void *ctx, const char *name,
+			       const struct incoming_attr *a),
+		     void *ctx)
+{
+	struct dirent_pair *e = NULL;
+	struct node *d;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&in->lock);
+	d = by_id(in, dir);
+	if (!d || !d->is_dir) {
+		pthread_mutex_unlock(&in->lock);
+		return ENOENT;
+	}
+	for (struct node *c = d->children; c && !rc; c = c->sibling) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct dirent_pair *ne = realloc(e, ncap * sizeof *e);
+			if (!ne) {
+				rc = ENOMEM;
+				break;
+			}
+			e = ne;
+			cap = ncap;
+		}
+		e[n].name = strdup(c->name);
+		if (!e[n].name) {
+			rc = ENOMEM;
+			break;
+		}
+		attr_of(c, &e[n].a);
+		n++;
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (!rc)
+		qsort(e, n, sizeof *e, cmp_dirent);
+	for (size_t i = 0; i < n; i++) {
+		if (!rc)
+			rc = fn(ctx, e[i].name, &e[i].a);
+		free(e[i].name);
+	}
+	free(e);
+	return rc;
+}
