@@ -195,6 +195,8 @@ static void test_random_model(void)
 				size = off + len;
 		} else if (r < 62) {
 			uint64_t ns = rng_below(MAXSZ);
+			if (rng_below(4) == 0)
+				ns -= ns % SPOOL_BLOCK;
 			if (spool_truncate(s, ns) != 0)
 				bad = 1;
 			if (ns < size)
@@ -585,6 +587,18 @@ static void test_truncate_zeroes(void)
 	CHECK(s && content_equals(s, model, 9003));
 	CHECK_INT(spool_truncate(s, 0), 0);
 	CHECK_INT(spool_pread(s, buf, 10, 0), 0);
+
+	/* A cut on a block boundary while a later block is cached. */
+	memset(model, 0xbb, sizeof model);
+	for (size_t off = 0; off < 3 * SPOOL_BLOCK - 320; off += 320)
+		CHECK_INT(spool_pwrite(s, model, 320, off), 320);
+	CHECK_INT(spool_truncate(s, SPOOL_BLOCK), 0);
+	CHECK_INT(spool_truncate(s, 3 * SPOOL_BLOCK), 0);
+	memset(model + SPOOL_BLOCK, 0, 2 * SPOOL_BLOCK);
+	CHECK(content_equals(s, model, 3 * SPOOL_BLOCK));
+	spool_close(s);
+	CHECK_INT(spool_open(e.dirfd, name, e.ring, &s), 0);
+	CHECK(s && content_equals(s, model, 3 * SPOOL_BLOCK));
 	spool_close(s);
 	env_done(&e);
 }
