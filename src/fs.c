@@ -95,8 +95,12 @@ struct fs_dir {
 
 static void file_free(struct fs *fs, struct fs_file *f)
 {
+	uint64_t num;
+
+	/* Handles left at unmount are closed without committing: the audit
+	 * writer is gone by then. */
 	if (f->pending)
-		incoming_release(fs->in, f->pending);
+		incoming_release(fs->in, f->pending, 0, &num);
 	blob_close(f->blob);
 	free(f->json);
 	free(f);
@@ -1160,11 +1164,25 @@ static void cv_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	struct fs *fs = fs_of(req);
 
 	(void)ino;
-	if (f) {
-		file_untrack(fs_of(req), f);
-		file_free(fs_of(req), f);
+	if (f && f->kind == TREE_PENDING) {
+		struct caller cl;
+		uint64_t num = 0;
+		int rc;
+
+		file_untrack(fs, f);
+		caller_get(req, &cl);
+		caller_end_snapshot(&cl);
+		rc = incoming_release(fs->in, f->pending, 1, &num);
+		f->pending = NULL;
+		audit_ingest(fs, &cl, rc, num);
+		caller_put(&cl);
+		file_free(fs, f);
+	} else if (f) {
+		file_untrack(fs, f);
+		file_free(fs, f);
 	}
 	fuse_reply_err(req, 0);
 }

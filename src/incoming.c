@@ -705,17 +705,29 @@ int incoming_settle(struct incoming *in, uint64_t dir, const char *name,
 	return rc;
 }
 
-void incoming_release(struct incoming *in, struct incoming_handle *h)
+int incoming_release(struct incoming *in, struct incoming_handle *h,
+		     int may_commit, uint64_t *committed)
 {
 	struct node *n = h->n;
+	int rc = 0, last;
 
+	*committed = 0;
 	pthread_mutex_lock(&in->lock);
 	n->opens--;
-	if (!n->linked && n->opens == 0)
+	last = n->opens == 0;
+	if (!n->linked && last)
 		discard_data(in, n);
+	pthread_mutex_unlock(&in->lock);
+	/* The kernel sends RELEASE after close() has returned, so the flush
+	 * of the other half of a pair may have come while this file was
+	 * still open: the last release completes the pair then. */
+	if (last && may_commit)
+		rc = try_commit(in, n, 0, committed);
+	pthread_mutex_lock(&in->lock);
 	node_put(in, n);
 	pthread_mutex_unlock(&in->lock);
 	free(h);
+	return rc;
 }
 
 int incoming_unlink(struct incoming *in, uint64_t dir, const char *name)

@@ -76,8 +76,12 @@ int incoming_flush(struct incoming *in, struct incoming_handle *h,
 int incoming_settle(struct incoming *in, uint64_t dir, const char *name,
 		    uint64_t *committed);
 
-/* The last close of an open file: frees the handle. */
-void incoming_release(struct incoming *in, struct incoming_handle *h);
+/* The last close of an open file: frees the handle. If this was the
+ * file's last handle and `may_commit`, the pair it completes is committed
+ * (flush may have come while the other half was still open); the result
+ * is returned as by incoming_flush, for logging: nobody waits for it. */
+int incoming_release(struct incoming *in, struct incoming_handle *h,
+		     int may_commit, uint64_t *committed);
 
 /* Unlink discards a pending file and its data. */
 int incoming_unlink(struct incoming *in, uint64_t dir, const char *name);
