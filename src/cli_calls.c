@@ -12,6 +12,7 @@
 #include "callvault/audit.h"
 #include "callvault/clock.h"
 #include "callvault/ingest.h"
+#include "callvault/spool.h"
 
 #define META_MAX (64 * 1024)
 
@@ -456,6 +457,149 @@ int cmd_audit(int argc, char **argv)
 			cli_error("%s", strerror(rc));
 			rc = 1;
 		}
+	}
+	vault_close(v);
+	return rc;
+}
+
+/* --- quarantine ------------------------------------------------------- */
+
+static int print_quarantined(void *ctx, const char *name, const char *reason)
+{
+	size_t len = strlen(name) - strlen(".spool");
+
+	(void)ctx;
+	printf("%-40.*s %s\n", (int)len, name, reason);
+	return 0;
+}
+
+/* "in-abc" or "in-abc.spool" -> "in-abc.spool". */
+static int quarantine_name(const char *id, char *out, size_t len)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || strchr(id, '/') || id[0] == '.')
+		return EINVAL;
+	if (n > 6 && strcmp(id + n - 6, ".spool") == 0)
+		n -= 6;
+	if (snprintf(out, len, "%.*s.spool", (int)n, id) >= (int)len)
+		return EINVAL;
+	return 0;
+}
+
+/* Writes the clear bytes of a quarantined file to `out` (new, 0600). */
+static int quarantine_export(struct vault *v, const char *name,
+			     const char *out)
+{
+	struct spool *sp = NULL;
+	char buf[65536];
+	uint64_t off = 0;
+	int fd = -1, rc;
+
+	rc = spool_open(store_quarantine_dirfd(vault_store(v)), name,
+			vault_keys(v), &sp);
+	if (rc) {
+		cli_error("%s: %s", name,
+			  rc == EBADMSG ? "does not authenticate" :
+					  strerror(rc));
+		return 1;
+	}
+	fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		cli_error("%s: %s", out, strerror(errno));
+		rc = 1;
+		goto done;
+	}
+	for (;;) {
+		ssize_t n = spool_pread(sp, buf, sizeof buf, off);
+		if (n < 0) {
+			cli_error("%s: %s", name, strerror((int)-n));
+			rc = 1;
+			break;
+		}
+		if (n == 0)
+			break;
+		if (write(fd, buf, (size_t)n) != n) {
+			cli_error("%s: %s", out, strerror(errno));
+			rc = 1;
+			break;
+		}
+		off += (uint64_t)n;
+	}
+	if (!rc && fsync(fd) != 0) {
+		cli_error("%s: %s", out, strerror(errno));
+		rc = 1;
+	}
+	if (!rc)
+		printf("%" PRIu64 " bytes written to %s\n", off, out);
+done:
+	explicit_bzero(buf, sizeof buf);
+	if (fd >= 0)
+		close(fd);
+	if (rc && fd >= 0)
+		unlink(out);
+	spool_close(sp);
+	return rc;
+}
+
+static int out_opt(void *ctx, int opt, const char *arg)
+{
+	if (opt != 'o')
+		return EXIT_USAGE;
+	*(const char **)ctx = arg;
+	return 0;
+}
+
+int cmd_quarantine(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "out", required_argument, NULL, 'o' },
+		{ 0 },
+	};
+	const char *out = NULL, *key_file = NULL, *verb;
+	struct cli_opts o = { NULL, longopts, out_opt, &out };
+	struct vault *v = NULL;
+	char *pos[3], name[256];
+	int npos, rc;
+
+	rc = cli_parse(argc, argv, &o, &key_file, pos, 3, &npos);
+	if (rc)
+		return rc;
+	if (npos < 1)
+		return cli_usage();
+	verb = npos >= 2 ? pos[1] : "list";
+	if (strcmp(verb, "list") == 0 ? npos > 2 :
+	    strcmp(verb, "export") == 0 ? npos != 3 || !out :
+	    strcmp(verb, "drop") == 0 ? npos != 3 : 1)
+		return cli_usage();
+	if (npos == 3 && quarantine_name(pos[2], name, sizeof name) != 0) {
+		cli_error("\"%s\" is not a quarantine id", pos[2]);
+		return EXIT_USAGE;
+	}
+	rc = cli_open_vault(pos[0], key_file, 0, &v);
+	if (rc)
+		return rc;
+	if (strcmp(verb, "list") == 0) {
+		printf("%-40s %s\n", "ID", "REASON");
+		rc = store_quarantine_foreach(vault_store(v),
+					      print_quarantined, NULL);
+		if (rc) {
+			cli_error("%s", strerror(rc));
+			rc = 1;
+		}
+	} else if (strcmp(verb, "export") == 0) {
+		rc = quarantine_export(v, name, out);
+		if (cli_audit(v, "quarantine-export", 0, rc ? "error" : "ok",
+			      name) != 0)
+			rc = 1;
+	} else {
+		rc = store_quarantine_drop(vault_store(v), name);
+		if (rc)
+			cli_error("%s: %s", pos[2], strerror(rc));
+		rc = rc ? 1 : 0;
+		if (cli_audit(v, "quarantine-drop", 0, rc ? "error" : "ok",
+			      name) != 0)
+			rc = 1;
 	}
 	vault_close(v);
 	return rc;

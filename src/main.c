@@ -352,6 +352,11 @@ static const struct cli_command commands[] = {
 	  "            [--verify]\n"
 	  "Prints the audit trail. --verify checks that no entry was altered,\n"
 	  "removed, inserted or reordered, and names the first bad entry.\n" },
+	{ "quarantine", cmd_quarantine,
+	  "quarantine VAULT [list | export ID --out FILE | drop ID]\n"
+	  "Input that recorders sent and that was rejected, kept sealed with\n"
+	  "the reason. export writes its clear bytes to a new FILE (0600) for\n"
+	  "inspection; drop deletes it. Both are audited.\n" },
 	{ "verify", cmd_verify,
 	  "verify VAULT\n"
 	  "Authenticates every chunk of every blob; exit 1 if any is bad.\n" },

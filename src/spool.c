@@ -394,10 +394,16 @@ static int cache_load(struct spool *s, uint64_t k)
 }
 
 /* Cuts the file after the slots of the current size, so that no stale
- * slot can reappear when the size grows again. */
+ * slot can reappear when the size grows again. Never extends it: a file
+ * cut inside a slot stays cut, and that block reads as EIO. */
 static int cut_file(struct spool *s)
 {
-	if (ftruncate(s->fd, (off_t)slot_off(nblocks(s->size))) != 0)
+	uint64_t end = slot_off(nblocks(s->size));
+	struct stat st;
+
+	if (fstat(s->fd, &st) != 0)
+		return errno;
+	if ((uint64_t)st.st_size > end && ftruncate(s->fd, (off_t)end) != 0)
 		return errno;
 	return 0;
 }

@@ -526,3 +526,86 @@ int store_quarantine(struct store *s, const char *name, const char *reason)
 		err = errno;
 	return err;
 }
+
+int store_quarantine_dirfd(const struct store *s)
+{
+	return s->quarantine_fd;
+}
+
+static void read_reason(int dirfd, const char *name, char *out, size_t len)
+{
+	char rname[NAME_MAX + 1];
+	ssize_t n;
+	int fd;
+
+	out[0] = '\0';
+	if (snprintf(rname, sizeof rname, "%s.reason", name) >=
+	    (int)sizeof rname)
+		return;
+	fd = openat(dirfd, rname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	n = read(fd, out, len - 1);
+	close(fd);
+	if (n < 0)
+		n = 0;
+	out[n] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+}
+
+/* Quarantined spool files; their .reason files are read with them. */
+static int take_quarantined(void *ctx, const char *entry)
+{
+	size_t len = strlen(entry), sl = strlen(SPOOL_SUFFIX);
+	char *copy;
+	int err;
+
+	if (len <= sl || strcmp(entry + len - sl, SPOOL_SUFFIX) != 0)
+		return 0;
+	copy = strdup(entry);
+	if (!copy)
+		return ENOMEM;
+	err = list_push(ctx, &copy);
+	if (err)
+		free(copy);
+	return err;
+}
+
+int store_quarantine_foreach(struct store *s,
+			     int (*fn)(void *ctx, const char *name,
+				       const char *reason),
+			     void *ctx)
+{
+	struct list names = { NULL, 0, 0, sizeof(char *) };
+	char **v, reason[1024];
+	int err;
+
+	err = scan_dir(s->quarantine_fd, ".", take_quarantined, &names);
+	v = names.v;
+	if (!err && names.n)
+		qsort(v, names.n, names.size, cmp_str);
+	for (size_t i = 0; i < names.n && !err; i++) {
+		read_reason(s->quarantine_fd, v[i], reason, sizeof reason);
+		err = fn(ctx, v[i], reason);
+	}
+	for (size_t i = 0; i < names.n; i++)
+		free(v[i]);
+	free(v);
+	return err;
+}
+
+int store_quarantine_drop(struct store *s, const char *name)
+{
+	char rname[NAME_MAX + 1];
+
+	if (!*name || strchr(name, '/') || name[0] == '.' ||
+	    snprintf(rname, sizeof rname, "%s.reason", name) >=
+		    (int)sizeof rname)
+		return EINVAL;
+	if (unlinkat(s->quarantine_fd, name, 0) != 0)
+		return errno;
+	unlinkat(s->quarantine_fd, rname, 0);
+	if (fsync(s->quarantine_fd) != 0)
+		return errno;
+	return 0;
+}

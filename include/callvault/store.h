@@ -67,6 +67,20 @@ int store_spool_dirfd(const struct store *s);
  * directories. */
 int store_quarantine(struct store *s, const char *name, const char *reason);
 
+/* The quarantine directory (spool.h can open its files). Owned by the
+ * store. */
+int store_quarantine_dirfd(const struct store *s);
+
+/* Calls fn(name, reason) for each quarantined spool file, in name order
+ * (reason "" if its .reason file is missing). Stops on fn's non-zero. */
+int store_quarantine_foreach(struct store *s,
+			     int (*fn)(void *ctx, const char *name,
+				       const char *reason),
+			     void *ctx);
+
+/* Deletes a quarantined file and its .reason. ENOENT if absent. */
+int store_quarantine_drop(struct store *s, const char *name);
+
 /* Path of the vault directory the store lives in. */
 const char *store_dir(const struct store *s);
 

@@ -318,7 +318,8 @@ def test_recorder_writer(ctx, kind, meta_first):
     else:
         src, secs, _ = ctx.audio.make("pcm8k")
         cmd = kind
-        args = {"junk": 5000} if kind == "freeswitch" else {}
+        args = {"junk": 5000} if kind == "freeswitch" else {
+            "readback": True}
     args.update(src=src, dst=ctx.incoming("rec-1.wav"))
     meta = ctx.meta("rec-1.json", BERTTA["login"], START, secs)
     put = {"src": meta, "dst": ctx.incoming("rec-1.json")}
@@ -707,13 +708,16 @@ def test_only_recorders_see_incoming(ctx):
         assert "incoming" not in r[5]["names"], (uid, r[5])
     p = H.as_user(AINO["uid"], AINO["uid"], [], ["ls", inc])
     assert p.returncode != 0 and "No such file" in p.stderr, p.stderr
-    # Another recorder sees the pending file, its exact size and bytes.
+    # Another recorder sees the pending file and its exact size; its
+    # writer reads it back.
     r = ops(REC2, [RECORDER_GID], ["list", inc],
-            ["stat", inc + "/pending.wav"], ["read", inc + "/pending.wav"])
+            ["stat", inc + "/pending.wav"])
     assert r[0]["names"] == ["pending.wav"], r[0]
     assert r[1]["size"] == os.path.getsize(src), r[1]
+    r = rec_ops(["read", inc + "/pending.wav"])
+    assert r[0]["errno"] == 0, r
     with open(src, "rb") as f:
-        assert bytes.fromhex(r[2]["hex"]) == f.read()
+        assert bytes.fromhex(r[0]["hex"]) == f.read()
     assert ctx.incoming_paths() == {"pending.wav"}
 
 

@@ -15,6 +15,8 @@ writer: bad-input tests expect EINVAL there. Standard library only.
 Commands (JSON_ARGS keys):
   asterisk   dst, src (a WAV: its fmt and PCM are used) or pattern (hex,
              repeated as PCM 8 kHz 16-bit mono) + seconds; chunk (32768);
+             readback: read the file back through a second descriptor
+             before the final close (a recorder may read what it wrote);
              ready/wait: before the final close, create `ready` and wait
              until `wait` exists (a test inspects the vault meanwhile).
   freeswitch dst, src; junk (bytes appended after the LIST chunk and cut
@@ -174,7 +176,8 @@ def asterisk(w, args):
         w.lseek(0, os.SEEK_END)
         w.write(b"\0")
         w.check_size("pad")
-    w.readback(dst)
+    if args.get("readback"):
+        w.readback(dst)
     if args.get("ready"):
         with open(args["ready"], "w") as f:
             f.write("%d\n" % os.getpid())
@@ -203,6 +206,8 @@ def freeswitch(w, args):
         w.write(pcm[i:i + frame])
         if (i // frame) % 50 == 0:
             w.check_size("pcm@%d" % i)
+    if len(pcm) & 1:
+        w.write(b"\0")  # chunks are word-aligned
     w.check_size("pcm end")
     soft = b"FreeSWITCH\0"
     soft += b"\0" * (len(soft) & 1)

@@ -552,7 +552,7 @@ static void test_truncate_zeroes(void)
 	struct env e;
 	struct spool *s;
 	char name[SPOOL_NAME_LEN];
-	unsigned char model[12000], buf[12000];
+	unsigned char model[3 * SPOOL_BLOCK], buf[3 * SPOOL_BLOCK];
 	unsigned char *raw;
 	size_t rawlen;
 
