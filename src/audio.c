@@ -7,7 +7,8 @@
  * versions. libsndfile then decodes (PCM, mu-law, A-law) through a virtual
  * file that is a canonical 44-byte header, written from what the walk
  * found, followed by the data chunk's bytes read from the source: whatever
- * the original header said, libsndfile sees a consistent one. */
+ * the original header said, libsndfile sees a consistent one. The same
+ * walk, in prefix mode, serves the streaming encoder (audio_stream.c). */
 #include "audio_int.h"
 
 #include "callvault/log.h"
@@ -17,10 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define WAV_TAG_PCM 0x0001
 #define WAV_TAG_FLOAT 0x0003
-#define WAV_TAG_ALAW 0x0006
-#define WAV_TAG_MULAW 0x0007
 #define WAV_TAG_EXTENSIBLE 0xfffe
 
 #define WAV_HDR_LEN 44
@@ -28,15 +26,6 @@
 #define WAV_FMT_READ 40		 /* what we use of a fmt chunk */
 #define WAV_READ_FRAMES 2048	 /* decoded per libsndfile call */
 #define WAV_SIZE_SOX_UNSPEC 0x7ffff000u /* sox on a non-seekable output */
-
-struct wav_info {
-	uint16_t tag;		/* PCM, A-law or mu-law */
-	int channels;
-	uint32_t rate;
-	int sample_bytes;	/* 2 for PCM, 1 for G.711 */
-	uint64_t data_off;	/* in the source */
-	uint64_t data_len;	/* whole frames only */
-};
 
 /* libsndfile's view of the source: header + data chunk bytes. */
 struct wav_vio {
@@ -82,10 +71,8 @@ enum audio_format audio_sniff(const void *head, size_t len)
 	return AUDIO_FORMAT_UNKNOWN;
 }
 
-/* Reads exactly len bytes at off. Returns 0, a positive errno, or -1 if
- * the source ends first. */
-static int read_full(const struct audio_source *src, void *buf, size_t len,
-		     uint64_t off)
+int audio_read_full(const struct audio_source *src, void *buf, size_t len,
+		    uint64_t off)
 {
 	unsigned char *p = buf;
 
@@ -128,7 +115,7 @@ static const unsigned char ks_guid_tail[14] = {
 	0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71,
 };
 
-static int wav_parse_fmt(struct wav_info *wi, const unsigned char *b,
+static int wav_parse_fmt(struct audio_wav_info *wi, const unsigned char *b,
 			 uint32_t len, char *err, size_t errlen)
 {
 	uint16_t tag = le16(b), bits = le16(b + 14);
@@ -189,29 +176,34 @@ static int wav_parse_fmt(struct wav_info *wi, const unsigned char *b,
 /* Walks the RIFF chunks to fmt and data. A data size of 0, 0xFFFFFFFF (or
  * sox's 0x7FFFF000 when it does not fit) means "to the end of the source",
  * as streaming writers leave it; the length is then rounded down to whole
- * frames, which also drops a pad byte. */
-static int wav_parse(const struct audio_source *src, struct wav_info *wi,
-		     char *err, size_t errlen)
+ * frames, which also drops a pad byte. In prefix mode (see audio_int.h) the
+ * end of the source is not the end of the file, so running out of bytes is
+ * not an error and the data size is only reported. */
+int audio_wav_parse(const struct audio_source *src, int prefix,
+		    struct audio_wav_info *wi, char *err, size_t errlen)
 {
 	unsigned char riff[12], ch[8], fmt[WAV_FMT_READ];
 	uint64_t off = 12, body, avail, len = 0, frame;
 	uint32_t size;
 	int have_fmt = 0, have_data = 0, unknown = 0, r, n;
 
-	r = read_full(src, riff, sizeof riff, 0);
+	r = audio_read_full(src, riff, sizeof riff, 0);
 	if (r > 0)
 		return r;
 	if (r < 0)
-		return audio_bad(err, errlen, "truncated WAV header");
+		return prefix ? AUDIO_WAV_MORE :
+				audio_bad(err, errlen, "truncated WAV header");
 
 	for (n = 0; !have_fmt || !have_data; n++) {
 		if (n >= WAV_MAX_CHUNKS)
 			return audio_bad(err, errlen,
 					 "invalid WAV (too many chunks)");
-		r = read_full(src, ch, sizeof ch, off);
+		r = audio_read_full(src, ch, sizeof ch, off);
 		if (r > 0)
 			return r;
 		if (r < 0) {
+			if (prefix)
+				return AUDIO_WAV_MORE;
 			if (!have_fmt)
 				return audio_bad(err, errlen,
 						 "truncated WAV header (no fmt chunk)");
@@ -230,18 +222,28 @@ static int wav_parse(const struct audio_source *src, struct wav_info *wi,
 				return audio_bad(err, errlen,
 						 "invalid WAV fmt chunk (%u bytes)",
 						 (unsigned)size);
-			r = read_full(src, fmt, want, body);
+			r = audio_read_full(src, fmt, want, body);
 			if (r > 0)
 				return r;
 			if (r < 0)
-				return audio_bad(err, errlen,
-						 "truncated WAV header (fmt chunk)");
+				return prefix ? AUDIO_WAV_MORE :
+						audio_bad(err, errlen,
+							  "truncated WAV header (fmt chunk)");
 			r = wav_parse_fmt(wi, fmt, want, err, errlen);
 			if (r)
 				return r;
 			have_fmt = 1;
 		} else if (memcmp(ch, "data", 4) == 0 && !have_data) {
 			wi->data_off = body;
+			if (prefix) {
+				if (!have_fmt)
+					return AUDIO_WAV_DATA_FIRST;
+				wi->data_len = size;
+				if (size == 0 || size == 0xffffffffu ||
+				    size == WAV_SIZE_SOX_UNSPEC)
+					wi->data_len = UINT64_MAX;
+				return 0;
+			}
 			if (size == 0 || size == 0xffffffffu ||
 			    (size == WAV_SIZE_SOX_UNSPEC && size > avail)) {
 				len = avail;
@@ -273,7 +275,7 @@ static int wav_parse(const struct audio_source *src, struct wav_info *wi,
 	return 0;
 }
 
-static void wav_vio_header(struct wav_vio *v, const struct wav_info *wi)
+static void wav_vio_header(struct wav_vio *v, const struct audio_wav_info *wi)
 {
 	unsigned char *h = v->hdr;
 	uint32_t block = (uint32_t)(wi->channels * wi->sample_bytes);
@@ -377,7 +379,7 @@ static int wav_transcode(const struct audio_source *src,
 	};
 	struct wav_vio v = { .src = src };
 	struct audio_encoder *enc = NULL;
-	struct wav_info wi;
+	struct audio_wav_info wi;
 	SF_INFO info;
 	SNDFILE *sf = NULL;
 	int16_t buf[WAV_READ_FRAMES * 2];
@@ -385,7 +387,7 @@ static int wav_transcode(const struct audio_source *src,
 	int ret;
 
 	memset(&wi, 0, sizeof wi);
-	ret = wav_parse(src, &wi, err, errlen);
+	ret = audio_wav_parse(src, 0, &wi, err, errlen);
 	if (ret)
 		return ret;
 	v.data_off = wi.data_off;
@@ -437,6 +439,20 @@ out:
 	return ret;
 }
 
+int audio_wav_head_bad(const unsigned char *head, size_t n, char *err,
+		       size_t errlen)
+{
+	if (n >= 4 && memcmp(head, "RIFF", 4) == 0)
+		return audio_bad(err, errlen, "%s",
+				 n < 12 ? "truncated WAV header" :
+					  "RIFF file is not WAVE audio");
+	if (n >= 4 &&
+	    (memcmp(head, "RIFX", 4) == 0 || memcmp(head, "RF64", 4) == 0))
+		return audio_bad(err, errlen, "unsupported WAV variant (%.4s)",
+				 (const char *)head);
+	return audio_bad(err, errlen, "not audio (neither WAV nor Ogg Opus)");
+}
+
 int audio_transcode(const struct audio_source *src,
 		    const struct audio_params *params, audio_sink_fn sink,
 		    void *sink_ctx, struct audio_result *res, char *err,
@@ -456,7 +472,7 @@ int audio_transcode(const struct audio_source *src,
 		return audio_bad(err, errlen, "empty audio input");
 	if (src->size < n)
 		n = (size_t)src->size;
-	ret = read_full(src, head, n, 0);
+	ret = audio_read_full(src, head, n, 0);
 	if (ret > 0)
 		return ret;
 	if (ret < 0)
@@ -473,18 +489,7 @@ int audio_transcode(const struct audio_source *src,
 		ret = audio_ogg_copy(src, sink, sink_ctx, res, err, errlen);
 		break;
 	default:
-		if (n >= 4 && memcmp(head, "RIFF", 4) == 0)
-			ret = audio_bad(err, errlen, "%s",
-					n < 12 ? "truncated WAV header" :
-						 "RIFF file is not WAVE audio");
-		else if (n >= 4 && (memcmp(head, "RIFX", 4) == 0 ||
-				    memcmp(head, "RF64", 4) == 0))
-			ret = audio_bad(err, errlen,
-					"unsupported WAV variant (%.4s)",
-					(const char *)head);
-		else
-			ret = audio_bad(err, errlen,
-					"not audio (neither WAV nor Ogg Opus)");
+		ret = audio_wav_head_bad(head, n, err, errlen);
 		break;
 	}
 	if (ret) {

@@ -298,6 +298,22 @@ static int enc_resample(struct audio_encoder *e, const int16_t *pcm,
 	return 0;
 }
 
+int audio_params_check(const struct audio_params *params, char *err,
+		       size_t errlen)
+{
+	if (!params)
+		return 0;
+	if (params->bitrate < 500 || params->bitrate > 256000)
+		return audio_bad(err, errlen,
+				 "invalid Opus bitrate %d (500..256000 per channel)",
+				 params->bitrate);
+	if (params->complexity < 0 || params->complexity > 10)
+		return audio_bad(err, errlen,
+				 "invalid Opus complexity %d (0..10)",
+				 params->complexity);
+	return 0;
+}
+
 int audio_encoder_new(uint32_t rate, int channels,
 		      const struct audio_params *params, audio_sink_fn sink,
 		      void *sink_ctx, struct audio_encoder **out, char *err,
@@ -321,14 +337,9 @@ int audio_encoder_new(uint32_t rate, int channels,
 		return audio_bad(err, errlen,
 				 "unsupported channel count (%d; mono or stereo only)",
 				 channels);
-	if (params->bitrate < 500 || params->bitrate > 256000)
-		return audio_bad(err, errlen,
-				 "invalid Opus bitrate %d (500..256000 per channel)",
-				 params->bitrate);
-	if (params->complexity < 0 || params->complexity > 10)
-		return audio_bad(err, errlen,
-				 "invalid Opus complexity %d (0..10)",
-				 params->complexity);
+	ret = audio_params_check(params, err, errlen);
+	if (ret)
+		return ret;
 
 	e = calloc(1, sizeof *e);
 	if (!e)

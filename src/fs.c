@@ -59,6 +59,11 @@ struct fs {
 	 * read from /proc. */
 	int64_t grants_version;
 	int grants_exist;
+	/* The maintenance thread (grace period of incoming/). */
+	pthread_t maint;
+	int maint_running;
+	int stopping;              /* protected by lock */
+	pthread_cond_t wake;       /* signalled when stopping */
 };
 
 
@@ -1574,6 +1579,49 @@ static const struct fuse_lowlevel_ops cv_ops = {
 	.create = cv_create,
 };
 
+/* Calls committed or rejected without a request (recovery, grace period)
+ * are audited as the daemon's own acts. */
+static void fs_report(void *ctx, int rc, uint64_t num, const char *path)
+{
+	struct fs *fs = ctx;
+	struct audit_event ev = { .uid = (uint32_t)getuid(),
+				  .login = "",
+				  .action = "ingest",
+				  .call_num = num,
+				  .outcome = rc ? "error" : "ok",
+				  .detail = path };
+
+	if (audit_log_write(fs->audit, &ev) != 0)
+		log_warnx("audit: cannot record the ingest of %s", path);
+}
+
+static void *fs_maintenance(void *arg)
+{
+	struct fs *fs = arg;
+	const struct config *cfg = vault_config(fs->v);
+	int64_t grace_ms = (int64_t)cfg->grace_period_s * 1000;
+	int period = cfg->grace_period_s / 4;
+	struct timespec until;
+
+	if (period > cfg->sweep_interval_s)
+		period = cfg->sweep_interval_s;
+	if (period < 1)
+		period = 1;
+	pthread_mutex_lock(&fs->lock);
+	while (!fs->stopping) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += period;
+		pthread_cond_timedwait(&fs->wake, &fs->lock, &until);
+		if (fs->stopping)
+			break;
+		pthread_mutex_unlock(&fs->lock);
+		incoming_sweep(fs->in, clock_now_ms(), grace_ms, fs_report, fs);
+		pthread_mutex_lock(&fs->lock);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
 static void fs_audit_mount(struct fs *fs, const char *action,
 			   const char *mountpoint)
 {
@@ -1602,6 +1650,7 @@ int fs_main(struct vault *v, const char *mountpoint,
 	fs.v = v;
 	fs.mounted_ms = clock_now_ms();
 	fs.grants_version = -1;
+	pthread_cond_init(&fs.wake, NULL);
 	pthread_mutex_init(&fs.lock, NULL);
 
 	snprintf(fsname, sizeof fsname, "-ofsname=callvault:%s,subtype=callvault",
@@ -1646,6 +1695,22 @@ int fs_main(struct vault *v, const char *mountpoint,
 		goto out;
 	}
 	fs_audit_mount(&fs, "mount", mountpoint);
+	{
+		unsigned recovered = 0, quarantined = 0;
+		int rc2 = incoming_recover(fs.in, fs_report, &fs, &recovered,
+					   &quarantined);
+		if (rc2)
+			log_warnx("incoming: recovery: %s", strerror(rc2));
+		if (recovered || quarantined)
+			log_info("incoming: %u pending files recovered after a "
+				 "crash, %u quarantined", recovered,
+				 quarantined);
+	}
+	if (pthread_create(&fs.maint, NULL, fs_maintenance, &fs) != 0) {
+		log_err("cannot start the maintenance thread");
+		goto out;
+	}
+	fs.maint_running = 1;
 	if (opt->single_thread)
 		rc = fuse_session_loop(se);
 	else
@@ -1653,6 +1718,13 @@ int fs_main(struct vault *v, const char *mountpoint,
 	rc = rc < 0 ? 1 : 0;
 	fs_audit_mount(&fs, "unmount", mountpoint);
 out:
+	if (fs.maint_running) {
+		pthread_mutex_lock(&fs.lock);
+		fs.stopping = 1;
+		pthread_cond_signal(&fs.wake);
+		pthread_mutex_unlock(&fs.lock);
+		pthread_join(fs.maint, NULL);
+	}
 	audit_log_stop(fs.audit);
 	if (mounted)
 		fuse_session_unmount(se);
@@ -1670,6 +1742,7 @@ out:
 		file_free(&fs, f);
 	}
 	incoming_free(fs.in);
+	pthread_cond_destroy(&fs.wake);
 	pthread_mutex_destroy(&fs.lock);
 	return rc;
 }

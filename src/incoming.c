@@ -32,10 +32,12 @@ struct node {
 	int opens;   /* open handles */
 	int refs;    /* 1 while linked + 1 per handle + 1 while committing */
 	int busy;    /* being committed */
+	int closed;  /* its writer closed it after the last write */
 	pthread_mutex_t lock;
 	struct spool *spool;             /* files; NULL once finished */
 	char spool_name[SPOOL_NAME_LEN];
 	int64_t mtime_ms;
+	int64_t created_ms;
 };
 
 struct incoming_handle {
@@ -50,6 +52,8 @@ struct incoming {
 	struct node *hash[BUCKETS];
 	uint64_t next_id;
 };
+
+static int label_write(struct incoming *in, struct node *n, int durable);
 
 static int name_valid(const char *name)
 {
@@ -118,6 +122,7 @@ static struct node *node_new(struct incoming *in, struct node *dir,
 	n->uid = uid;
 	n->gid = gid;
 	n->mtime_ms = clock_now_ms();
+	n->created_ms = n->mtime_ms;
 	n->linked = 1;
 	n->refs = 1;
 	n->sibling = dir->children;
@@ -173,6 +178,7 @@ static void discard_data(struct incoming *in, struct node *n)
 		if (rc && rc != ENOENT)
 			log_warnx("incoming: %s: cannot remove spool %s: %s",
 				  n->name, n->spool_name, strerror(rc));
+		store_label_remove(vault_store(in->v), n->spool_name);
 		n->spool_name[0] = '\0';
 	}
 	pthread_mutex_unlock(&n->lock);
@@ -347,6 +353,9 @@ int incoming_create(struct incoming *in, uint64_t dir, const char *name,
 		n->spool = sp;
 		memcpy(n->spool_name, sname, sizeof sname);
 		sp = NULL;
+		pthread_mutex_lock(&n->lock);
+		label_write(in, n, 0);
+		pthread_mutex_unlock(&n->lock);
 		*h = handle_new(n);
 		if (!*h)
 			rc = ENOMEM;
@@ -394,11 +403,16 @@ ssize_t incoming_write(struct incoming *in, struct incoming_handle *h,
 	struct node *n = h->n;
 	ssize_t r;
 
-	(void)in;
 	pthread_mutex_lock(&n->lock);
 	if (!n->spool) {
 		r = -EIO; /* committed through another descriptor */
 	} else {
+		if (n->closed) {
+			/* Written again: until the next close, recovery must
+			 * not take it as complete. */
+			n->closed = 0;
+			label_write(in, n, 0);
+		}
 		r = spool_pwrite(n->spool, buf, len, off);
 		n->mtime_ms = clock_now_ms();
 	}
@@ -495,6 +509,102 @@ static void path_of(const struct node *n, char *out, size_t len)
 	while (depth-- > 0 && used < len)
 		used += (size_t)snprintf(out + used, len - used, "/%s",
 					 chain[depth]->name);
+}
+
+/* --- labels: what recovery needs to know of a spool file -------------- */
+
+#define LABEL_MAX 8192
+#define LABEL_MAGIC "cvlabel1"
+
+/* "a/b/x.wav": the path below incoming/. */
+static void rel_path(const struct node *n, char *out, size_t len)
+{
+	char full[4096];
+	const char *p;
+
+	path_of(n, full, sizeof full);
+	p = strchr(full, '/');
+	snprintf(out, len, "%s", p ? p + 1 : "");
+}
+
+static void label_ad(const char *spool_name, unsigned char *ad, size_t *len)
+{
+	*len = strlen(spool_name);
+	memcpy(ad, spool_name, *len);
+}
+
+/* Seals and writes n's label. Called with n's lock held. */
+static int label_write(struct incoming *in, struct node *n, int durable)
+{
+	char text[LABEL_MAX / 2], path[4096];
+	unsigned char *sealed, ad[SPOOL_NAME_LEN];
+	size_t len, adlen;
+	int rc;
+
+	if (!n->spool_name[0])
+		return 0;
+	rel_path(n, path, sizeof path);
+	len = (size_t)snprintf(text, sizeof text, LABEL_MAGIC "\n%u %u %d %lld\n%s",
+			       (unsigned)n->uid, (unsigned)n->gid, n->closed,
+			       (long long)n->created_ms, path);
+	if (len >= sizeof text)
+		return ENAMETOOLONG;
+	sealed = malloc(len + KEYS_SEAL_OVERHEAD);
+	if (!sealed)
+		return ENOMEM;
+	label_ad(n->spool_name, ad, &adlen);
+	rc = keys_seal(keys_subkey(vault_keys(in->v), KEYS_SPOOL), ad, adlen,
+		       text, len, sealed);
+	if (!rc)
+		rc = store_label_write(vault_store(in->v), n->spool_name, sealed,
+				       len + KEYS_SEAL_OVERHEAD, durable);
+	explicit_bzero(text, sizeof text);
+	free(sealed);
+	if (rc)
+		log_warnx("incoming: %s: cannot write the label of %s: %s",
+			  n->name, n->spool_name, strerror(rc));
+	return rc;
+}
+
+struct label {
+	uint32_t uid, gid;
+	int closed;
+	int64_t created_ms;
+	char path[4096];
+};
+
+static int label_read(struct incoming *in, const char *spool_name,
+		      struct label *l)
+{
+	unsigned char sealed[LABEL_MAX], ad[SPOOL_NAME_LEN];
+	char text[LABEL_MAX];
+	unsigned uid, gid;
+	int closed, used = 0;
+	long long created;
+	size_t len, adlen;
+	int rc;
+
+	rc = store_label_read(vault_store(in->v), spool_name, sealed,
+			      sizeof sealed, &len);
+	if (rc)
+		return rc;
+	if (len <= KEYS_SEAL_OVERHEAD)
+		return EBADMSG;
+	label_ad(spool_name, ad, &adlen);
+	rc = keys_open(keys_subkey(vault_keys(in->v), KEYS_SPOOL), ad, adlen,
+		       sealed, len, text);
+	if (rc)
+		return rc;
+	text[len - KEYS_SEAL_OVERHEAD] = '\0';
+	if (sscanf(text, LABEL_MAGIC "\n%u %u %d %lld\n%n", &uid, &gid,
+		   &closed, &created, &used) != 4 || used == 0)
+		return EBADMSG;
+	l->uid = uid;
+	l->gid = gid;
+	l->closed = closed;
+	l->created_ms = created;
+	snprintf(l->path, sizeof l->path, "%s", text + used);
+	return 0;
 }
 
 struct spool_source {
@@ -671,12 +781,23 @@ int incoming_flush(struct incoming *in, struct incoming_handle *h,
 		pthread_mutex_lock(&n->lock);
 		if (n->spool)
 			rc = spool_sync(n->spool);
+		if (!rc && n->spool) {
+			n->closed = 1;
+			rc = label_write(in, n, 1);
+		}
 		pthread_mutex_unlock(&n->lock);
 		if (rc) {
 			log_warnx("incoming: %s: cannot store: %s", n->name,
 				  strerror(rc));
 			return rc;
 		}
+	} else {
+		/* Closed without writing (an empty file): complete as it is,
+		 * so that the grace period can deal with it. */
+		pthread_mutex_lock(&in->lock);
+		if (n->opens == 1 && !n->is_dir)
+			n->closed = 1;
+		pthread_mutex_unlock(&in->lock);
 	}
 	/* Only the close of the last open handle completes a file. */
 	return try_commit(in, n, 1, committed);
@@ -755,6 +876,20 @@ int incoming_unlink(struct incoming *in, uint64_t dir, const char *name)
 	return rc;
 }
 
+/* Rewrites the labels of n and, for a directory, of every file below it.
+ * Called with in->lock held. */
+static void relabel(struct incoming *in, struct node *n)
+{
+	if (n->is_dir) {
+		for (struct node *c = n->children; c; c = c->sibling)
+			relabel(in, c);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	label_write(in, n, 1);
+	pthread_mutex_unlock(&n->lock);
+}
+
 static int is_ancestor(const struct node *a, const struct node *n)
 {
 	for (; n; n = n->parent)
@@ -822,6 +957,8 @@ int incoming_rename(struct incoming *in, uint64_t dir, const char *name,
 	free(n->name);
 	n->name = copy;
 	copy = NULL;
+	/* Recovery must find the files at their new paths. */
+	relabel(in, n);
 out:
 	pthread_mutex_unlock(&in->lock);
 	free(copy);
@@ -884,4 +1021,288 @@ int incoming_readdir(struct incoming *in, uint64_t dir,
 	}
 	free(e);
 	return rc;
+}
+
+/* --- recovery and the grace period ------------------------------------ */
+
+struct recovery {
+	struct incoming *in;
+	unsigned recovered, quarantined;
+};
+
+/* Finds or makes the directories of `path` ("a/b/x.wav"); returns the
+ * directory for the last component, whose name goes to *base. */
+static struct node *make_dirs(struct incoming *in, char *path, uint32_t uid,
+			      uint32_t gid, char **base)
+{
+	struct node *d = &in->root;
+	char *p = path, *slash;
+
+	while ((slash = strchr(p, '/'))) {
+		struct node *c;
+		*slash = '\0';
+		if (!name_valid(p))
+			return NULL;
+		c = child(d, p);
+		if (!c)
+			c = node_new(in, d, p, 1, uid, gid);
+		if (!c || !c->is_dir)
+			return NULL;
+		d = c;
+		p = slash + 1;
+	}
+	*base = p;
+	return name_valid(p) ? d : NULL;
+}
+
+static void recover_quarantine(struct recovery *r, const char *name,
+			       const char *why)
+{
+	int rc = store_quarantine(vault_store(r->in->v), name, why);
+
+	if (rc)
+		log_warnx("incoming: recovery: cannot quarantine %s: %s", name,
+			  strerror(rc));
+	else
+		log_warnx("incoming: recovery: %s quarantined: %s", name, why);
+	r->quarantined++;
+}
+
+static int recover_one(void *ctx, const char *name)
+{
+	struct recovery *r = ctx;
+	struct incoming *in = r->in;
+	struct label l;
+	struct spool *sp = NULL;
+	struct node *d, *n;
+	char why[4200], *base;
+	int rc;
+
+	if (strncmp(name, "in-", 3) != 0)
+		return 0; /* a blob being written by an ingest, not ours */
+	rc = label_read(in, name, &l);
+	if (rc) {
+		recover_quarantine(r, name, "left by a crash, without a "
+					    "readable name");
+		return 0;
+	}
+	if (!l.closed) {
+		snprintf(why, sizeof why, "incoming/%s: its writer had not "
+			 "closed it when the daemon stopped", l.path);
+		recover_quarantine(r, name, why);
+		return 0;
+	}
+	rc = spool_open(store_spool_dirfd(vault_store(in->v)), name,
+			vault_keys(in->v), &sp);
+	if (rc) {
+		snprintf(why, sizeof why, "incoming/%s: cannot be read back "
+			 "(%s)", l.path, strerror(rc));
+		recover_quarantine(r, name, why);
+		return 0;
+	}
+	pthread_mutex_lock(&in->lock);
+	d = make_dirs(in, l.path, l.uid, l.gid, &base);
+	n = d && !child(d, base) ? node_new(in, d, base, 0, l.uid, l.gid) :
+				   NULL;
+	if (n) {
+		n->spool = sp;
+		snprintf(n->spool_name, sizeof n->spool_name, "%s", name);
+		n->closed = 1;
+		n->created_ms = l.created_ms;
+		sp = NULL;
+		r->recovered++;
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (sp) {
+		spool_close(sp);
+		snprintf(why, sizeof why, "incoming/%s: its path is taken or "
+			 "invalid", l.path);
+		recover_quarantine(r, name, why);
+	}
+	return 0;
+}
+
+/* Files of the tree, with a reference each, for work outside the lock. */
+static struct node **collect_files(struct incoming *in, size_t *count)
+{
+	struct node **v = NULL;
+	size_t n = 0, cap = 0;
+
+	pthread_mutex_lock(&in->lock);
+	for (size_t b = 0; b < BUCKETS; b++) {
+		for (struct node *x = in->hash[b]; x; x = x->hnext) {
+			if (!x->linked || x->is_dir)
+				continue;
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct node **nv = realloc(v, ncap * sizeof *nv);
+				if (!nv)
+					goto out;
+				v = nv;
+				cap = ncap;
+			}
+			x->refs++;
+			v[n++] = x;
+		}
+	}
+out:
+	pthread_mutex_unlock(&in->lock);
+	*count = n;
+	return v;
+}
+
+static void put_files(struct incoming *in, struct node **v, size_t n)
+{
+	pthread_mutex_lock(&in->lock);
+	for (size_t i = 0; i < n; i++)
+		node_put(in, v[i]);
+	pthread_mutex_unlock(&in->lock);
+	free(v);
+}
+
+static void report_commit(struct incoming *in, struct node *n, int rc,
+			  uint64_t num, incoming_report_fn report, void *ctx)
+{
+	char path[512];
+
+	(void)in;
+	if (!report || (rc == 0 && num == 0))
+		return;
+	path_of(n, path, sizeof path);
+	report(ctx, rc, num, path);
+}
+
+int incoming_recover(struct incoming *in, incoming_report_fn report,
+		     void *ctx, unsigned *recovered, unsigned *quarantined)
+{
+	struct recovery r = { .in = in };
+	struct node **files;
+	size_t n;
+	int rc;
+
+	rc = store_spool_foreach(vault_store(in->v), recover_one, &r);
+	files = collect_files(in, &n);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t num;
+		int crc = try_commit(in, files[i], 0, &num);
+		report_commit(in, files[i], crc, num, report, ctx);
+	}
+	put_files(in, files, n);
+	*recovered = r.recovered;
+	*quarantined = r.quarantined;
+	return rc;
+}
+
+/* Audio alone after the grace period: a call of no agent. */
+static int commit_alone(struct incoming *in, struct node *a,
+			uint64_t *committed)
+{
+	struct audio_source src;
+	struct call_record rec;
+	char err[512] = "", path[512];
+	uint64_t size;
+	int rc;
+
+	*committed = 0;
+	pthread_mutex_lock(&in->lock);
+	if (!a->linked || a->busy || a->opens || !a->spool) {
+		pthread_mutex_unlock(&in->lock);
+		return 0;
+	}
+	a->busy = 1;
+	a->refs++;
+	path_of(a, path, sizeof path);
+	pthread_mutex_unlock(&in->lock);
+
+	pthread_mutex_lock(&a->lock);
+	size = spool_size(a->spool);
+	pthread_mutex_unlock(&a->lock);
+	src = (struct audio_source){ a, spool_source_pread, size };
+	rc = ingest_call(in->v, &src, NULL, 0, a->created_ms, &rec, err,
+			 sizeof err);
+	if (rc == 0) {
+		log_info("incoming: %s: no metadata after the grace period; "
+			 "committed as c-%06" PRIu64 " without an agent",
+			 path, rec.num);
+		discard_data(in, a);
+		*committed = rec.num;
+	} else if (rc == EINVAL) {
+		log_warnx("incoming: %s: rejected: %s", path, err);
+		quarantine(in, a, err);
+	} else {
+		log_warnx("incoming: %s: cannot commit: %s", path,
+			  *err ? err : strerror(rc));
+	}
+	pthread_mutex_lock(&in->lock);
+	a->busy = 0;
+	if ((rc == 0 || rc == EINVAL) && a->linked)
+		node_unlink(in, a);
+	node_put(in, a);
+	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+void incoming_sweep(struct incoming *in, int64_t now_ms, int64_t grace_ms,
+		    incoming_report_fn report, void *ctx)
+{
+	struct node **files;
+	size_t n;
+
+	files = collect_files(in, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct node *f = files[i], *p;
+		enum part which;
+		uint64_t num = 0;
+		int stale, rc;
+
+		pthread_mutex_lock(&in->lock);
+		stale = f->linked && f->closed && !f->opens && !f->busy &&
+			now_ms - f->mtime_ms >= grace_ms;
+		p = stale ? partner(f, &which) : NULL;
+		if (!stale) {
+			pthread_mutex_unlock(&in->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&in->lock);
+		if (p) {
+			/* A pair that missed its commit (an error): retry. If
+			 * there is still nothing to commit (empty audio), it
+			 * goes to quarantine. */
+			rc = try_commit(in, f, 0, &num);
+			if (rc == 0 && num == 0) {
+				pthread_mutex_lock(&in->lock);
+				p = f->linked ? partner(f, &which) : NULL;
+				stale = p && !f->busy && p->closed &&
+					!p->opens;
+				pthread_mutex_unlock(&in->lock);
+				if (stale) {
+					quarantine(in, f, "incomplete call "
+						   "after the grace period");
+					pthread_mutex_lock(&in->lock);
+					if (f->linked)
+						node_unlink(in, f);
+					pthread_mutex_unlock(&in->lock);
+					rc = EINVAL;
+				}
+			}
+		} else if (which == PART_AUDIO) {
+			rc = commit_alone(in, f, &num);
+		} else {
+			char why[600], path[512];
+			path_of(f, path, sizeof path);
+			snprintf(why, sizeof why, "%s", which == PART_META ?
+				 "metadata without audio after the grace "
+				 "period" : "not part of a call (name) after "
+				 "the grace period");
+			log_warnx("incoming: %s: %s", path, why);
+			quarantine(in, f, why);
+			pthread_mutex_lock(&in->lock);
+			if (f->linked)
+				node_unlink(in, f);
+			pthread_mutex_unlock(&in->lock);
+			rc = EINVAL;
+		}
+		report_commit(in, f, rc, num, report, ctx);
+	}
+	put_files(in, files, n);
 }

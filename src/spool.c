@@ -614,7 +614,6 @@ int spool_truncate(struct spool *s, uint64_t size)
 {
 	uint64_t k = size / SPOOL_BLOCK;
 	size_t keep = (size_t)(size % SPOOL_BLOCK);
-	int err;
 
 	if (size > SPOOL_MAX_SIZE)
 		return EFBIG;
@@ -631,7 +630,7 @@ int spool_truncate(struct spool *s, uint64_t size)
 	if (keep != 0) {
 		/* Zero the tail of the new last block, so that growing again
 		 * shows zeros there, not the old bytes. */
-		err = cache_load(s, k);
+		int err = cache_load(s, k);
 		if (err)
 			return err;
 		memset(s->cache + keep, 0, SPOOL_BLOCK - keep);

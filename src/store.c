@@ -446,7 +446,10 @@ static int take_spool(void *ctx, const char *entry)
 	int err;
 
 	if (len <= sl || strcmp(entry + len - sl, SPOOL_SUFFIX) != 0) {
-		log_warnx("store: skipping spool/%s: not a spool file", entry);
+		/* Labels of incoming/ spool files live beside them. */
+		if (!strstr(entry, ".label"))
+			log_warnx("store: skipping spool/%s: not a spool file",
+				  entry);
 		return 0;
 	}
 	copy = strdup(entry);
@@ -510,6 +513,7 @@ int store_quarantine(struct store *s, const char *name, const char *reason)
 		return EINVAL;
 	if (renameat(s->spool_fd, name, s->quarantine_fd, name) != 0)
 		return errno;
+	store_label_remove(s, name);
 	fd = openat(s->quarantine_fd, rname,
 		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
@@ -608,4 +612,77 @@ int store_quarantine_drop(struct store *s, const char *name)
 	if (fsync(s->quarantine_fd) != 0)
 		return errno;
 	return 0;
+}
+
+/* "in-abc.spool" -> "in-abc.label" (or ".label.tmp"). */
+static int label_name(const char *spool_name, const char *suffix, char *out,
+		      size_t len)
+{
+	size_t n = strlen(spool_name), sl = strlen(SPOOL_SUFFIX);
+
+	if (n <= sl || strcmp(spool_name + n - sl, SPOOL_SUFFIX) != 0 ||
+	    strchr(spool_name, '/') || spool_name[0] == '.')
+		return EINVAL;
+	if (snprintf(out, len, "%.*s%s", (int)(n - sl), spool_name, suffix) >=
+	    (int)len)
+		return EINVAL;
+	return 0;
+}
+
+int store_label_write(struct store *s, const char *spool_name,
+		      const void *buf, size_t len, int durable)
+{
+	char tmp[NAME_MAX + 1], name[NAME_MAX + 1];
+	int fd, err = 0;
+
+	if (label_name(spool_name, ".label.tmp", tmp, sizeof tmp) ||
+	    label_name(spool_name, ".label", name, sizeof name))
+		return EINVAL;
+	fd = openat(s->spool_fd, tmp,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return errno;
+	if (write(fd, buf, len) != (ssize_t)len)
+		err = errno ? errno : EIO;
+	if (!err && durable && fsync(fd) != 0)
+		err = errno;
+	close(fd);
+	if (!err && renameat(s->spool_fd, tmp, s->spool_fd, name) != 0)
+		err = errno;
+	if (!err && durable && fsync(s->spool_fd) != 0)
+		err = errno;
+	if (err)
+		unlinkat(s->spool_fd, tmp, 0);
+	return err;
+}
+
+int store_label_read(struct store *s, const char *spool_name, void *buf,
+		     size_t cap, size_t *len)
+{
+	char name[NAME_MAX + 1];
+	ssize_t n;
+	int fd, err = 0;
+
+	if (label_name(spool_name, ".label", name, sizeof name))
+		return EINVAL;
+	fd = openat(s->spool_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno;
+	n = read(fd, buf, cap);
+	if (n < 0)
+		err = errno;
+	else if ((size_t)n == cap)
+		err = EFBIG;
+	else
+		*len = (size_t)n;
+	close(fd);
+	return err;
+}
+
+void store_label_remove(struct store *s, const char *spool_name)
+{
+	char name[NAME_MAX + 1];
+
+	if (label_name(spool_name, ".label", name, sizeof name) == 0)
+		unlinkat(s->spool_fd, name, 0);
 }

@@ -80,4 +80,44 @@ int audio_encoder_push(struct audio_encoder *e, const int16_t *pcm,
 int audio_encoder_finish(struct audio_encoder *e, struct audio_result *res);
 void audio_encoder_free(struct audio_encoder *e);
 
+/* Streaming WAV encoding, for a recorder writing into the mount: the
+ * file's bytes are pushed in order as they arrive and encoded as soon as
+ * the header is known, so that the commit has only the tail left to do.
+ *
+ * Writers often leave the RIFF and data sizes at 0 or 0xFFFFFFFF until the
+ * end, patch them, or append chunks (LIST) after the data: the caller
+ * therefore pushes only bytes it believes final (it keeps a lag behind the
+ * end of the file) and calls audio_wavstream_finish() with the complete
+ * file. finish() reads the final header, checks that it describes the same
+ * format and data start as the one streamed, feeds the remaining PCM up to
+ * the data's real end, and produces exactly the bytes audio_transcode()
+ * would have produced for the final file. If the streamed bytes cannot be
+ * the start of the final file's audio (format changed, data start moved,
+ * more was encoded than the data holds), it returns EAGAIN and the caller
+ * transcodes the final file from the start. */
+struct audio_wavstream;
+
+int audio_wavstream_new(const struct audio_params *params, audio_sink_fn sink,
+			void *sink_ctx, struct audio_wavstream **out);
+
+/* Pushes the next `len` bytes of the file (offset = audio_wavstream_pushed()).
+ * Returns 0; EINVAL with a reason if the header is not a WAV this module
+ * encodes (the caller then keeps the bytes and lets the commit decide);
+ * or the sink's error. */
+int audio_wavstream_push(struct audio_wavstream *w, const void *buf,
+			 size_t len, char *err, size_t errlen);
+
+/* Bytes of the file pushed so far. */
+uint64_t audio_wavstream_pushed(const struct audio_wavstream *w);
+
+/* Completes the stream against the final file (see above): 0 with *res
+ * filled as audio_transcode() fills it; EAGAIN if the caller must start
+ * over with audio_transcode(); EINVAL with a reason for bad input; or the
+ * source's or sink's error. */
+int audio_wavstream_finish(struct audio_wavstream *w,
+			   const struct audio_source *final,
+			   struct audio_result *res, char *err, size_t errlen);
+
+void audio_wavstream_free(struct audio_wavstream *w);
+
 #endif

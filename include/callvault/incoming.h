@@ -96,4 +96,23 @@ int incoming_readdir(struct incoming *in, uint64_t dir,
 			       const struct incoming_attr *a),
 		     void *ctx);
 
+/* Told about each call committed or rejected outside a request (recovery,
+ * grace period), for the audit trail. rc is 0 or EINVAL (quarantined). */
+typedef void (*incoming_report_fn)(void *ctx, int rc, uint64_t num,
+				   const char *path);
+
+/* Crash recovery, before the mount serves requests: every spool file left
+ * in the spool directory is put back at its path if its writer had closed
+ * it (its label says so), and complete pairs are committed; files whose
+ * writer had not closed them, or without a readable label, go to
+ * quarantine with the reason. Counts go to *recovered / *quarantined. */
+int incoming_recover(struct incoming *in, incoming_report_fn report,
+		     void *ctx, unsigned *recovered, unsigned *quarantined);
+
+/* The grace period: closed files untouched for `grace_ms` whose pair never
+ * completed. Audio is committed attributed to no agent; metadata without
+ * audio and files that are not part of a call are quarantined. */
+void incoming_sweep(struct incoming *in, int64_t now_ms, int64_t grace_ms,
+		    incoming_report_fn report, void *ctx);
+
 #endif

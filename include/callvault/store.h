@@ -10,6 +10,7 @@
 #ifndef CALLVAULT_STORE_H
 #define CALLVAULT_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct store;
@@ -66,6 +67,17 @@ int store_spool_dirfd(const struct store *s);
  * NAME.reason beside it: `reason`, one line, for an admin. fsyncs both
  * directories. */
 int store_quarantine(struct store *s, const char *name, const char *reason);
+
+/* Labels of spool files: a small sealed record beside spool file NAME
+ * (what incoming/ needs to recover it after a crash). The store keeps the
+ * bytes; sealing is the caller's. write replaces atomically (temporary
+ * file and rename); `durable` fsyncs file and directory. read: ENOENT if
+ * there is none; EFBIG if it is larger than `cap`. */
+int store_label_write(struct store *s, const char *spool_name,
+		      const void *buf, size_t len, int durable);
+int store_label_read(struct store *s, const char *spool_name, void *buf,
+		     size_t cap, size_t *len);
+void store_label_remove(struct store *s, const char *spool_name);
 
 /* The quarantine directory (spool.h can open its files). Owned by the
  * store. */

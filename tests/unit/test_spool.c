@@ -483,6 +483,7 @@ static void test_tamper_header(void)
 		CHECK_INT(raw_write(&e, name, &b, 1, where[i]), 0);
 		CHECK_INT(spool_open(e.dirfd, name, e.ring, &s), EBADMSG);
 		CHECK(s == NULL);
+		spool_close(s);
 		CHECK_INT(raw_write(&e, name, raw + where[i], 1, where[i]), 0);
 	}
 	CHECK_INT(spool_open(e.dirfd, name, e.ring, &s), 0);
