@@ -1012,7 +1012,7 @@ int incoming_readdir(struct incoming *in, uint64_t dir,
 		n++;
 	}
 	pthread_mutex_unlock(&in->lock);
-	if (!rc)
+	if (!rc && n)
 		qsort(e, n, sizeof *e, cmp_dirent);
 	for (size_t i = 0; i < n; i++) {
 		if (!rc)

@@ -92,7 +92,8 @@ int policy_resolve(struct catalog *c, uint32_t uid, const uint32_t *gids,
 			if (err)
 				goto fail;
 		}
-		qsort(set.ids, set.n, sizeof *set.ids, cmp_u32);
+		if (set.n)
+			qsort(set.ids, set.n, sizeof *set.ids, cmp_u32);
 		out->agents = set.ids;
 		out->nagents = set.n;
 	}
@@ -129,7 +130,7 @@ int policy_sees_agent(const struct principal *p, uint32_t agent_id)
 	if ((p->roles & (ROLE_AGENT | ROLE_SUPERVISOR)) &&
 	    agent_id == p->own_agent_id)
 		return 1;
-	if (p->roles & ROLE_SUPERVISOR)
+	if ((p->roles & ROLE_SUPERVISOR) && p->nagents)
 		return bsearch(&agent_id, p->agents, p->nagents,
 			       sizeof *p->agents, cmp_u32) != NULL;
 	return 0;

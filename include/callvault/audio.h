@@ -94,7 +94,17 @@ void audio_encoder_free(struct audio_encoder *e);
  * would have produced for the final file. If the streamed bytes cannot be
  * the start of the final file's audio (format changed, data start moved,
  * more was encoded than the data holds), it returns EAGAIN and the caller
- * transcodes the final file from the start. */
+ * transcodes the final file from the start.
+ *
+ * libsndfile cannot be pushed bytes, so the stream decodes 16-bit PCM and
+ * G.711 itself, to the samples libsndfile gives, and feeds the same push
+ * encoder (which resamples rates Opus lacks): the output is byte-identical
+ * to audio_transcode()'s for every accepted WAV, resampled rates included.
+ * Memory stays bounded: the header is buffered until parsed (64 KiB at
+ * most), then only a partial frame. A file that cannot be streamed (header
+ * over 64 KiB, data chunk before fmt) is not refused: pushes are only
+ * counted and finish() encodes it whole. Not thread-safe: the caller
+ * serialises calls on one stream. */
 struct audio_wavstream;
 
 int audio_wavstream_new(const struct audio_params *params, audio_sink_fn sink,
@@ -102,8 +112,9 @@ int audio_wavstream_new(const struct audio_params *params, audio_sink_fn sink,
 
 /* Pushes the next `len` bytes of the file (offset = audio_wavstream_pushed()).
  * Returns 0; EINVAL with a reason if the header is not a WAV this module
- * encodes (the caller then keeps the bytes and lets the commit decide);
- * or the sink's error. */
+ * encodes (the caller then keeps the bytes and lets the commit decide;
+ * later pushes are only counted and return the same EINVAL); ENOMEM; or
+ * the sink's error, which stays (later calls return it). */
 int audio_wavstream_push(struct audio_wavstream *w, const void *buf,
 			 size_t len, char *err, size_t errlen);
 
@@ -113,7 +124,12 @@ uint64_t audio_wavstream_pushed(const struct audio_wavstream *w);
 /* Completes the stream against the final file (see above): 0 with *res
  * filled as audio_transcode() fills it; EAGAIN if the caller must start
  * over with audio_transcode(); EINVAL with a reason for bad input; or the
- * source's or sink's error. */
+ * source's or sink's error. Call it once, whatever the pushes returned:
+ * if nothing was encoded yet (nothing pushed, header incomplete, or
+ * refused by push()), the final file is judged afresh and encoded whole,
+ * or refused with the reason audio_transcode() would give. A final file
+ * that is not RIFF/WAVE at all gives EAGAIN, so that audio_transcode()
+ * copies Ogg Opus or says why it refuses the input. */
 int audio_wavstream_finish(struct audio_wavstream *w,
 			   const struct audio_source *final,
 			   struct audio_result *res, char *err, size_t errlen);

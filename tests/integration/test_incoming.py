@@ -395,6 +395,46 @@ def test_unlink_discards(ctx):
     assert ctx.spool() == spool_before, "discarded spool files left behind"
 
 
+@pytest.mark.parametrize("size", [0, 0xFFFFFFFF], ids=["sizes0", "sizesFF"])
+def test_unpatched_header_sizes(ctx, size):
+    """A recorder that died before patching its header: sizes 0 or
+    0xFFFFFFFF mean "up to the end of the file"."""
+    src, secs, _ = ctx.audio.make("pcm8k")
+    with open(src, "rb") as f:
+        data = bytearray(f.read())
+    assert data[36:40] == b"data", "sox wrote an unexpected header"
+    data[4:8] = struct.pack("<I", size)
+    data[40:44] = struct.pack("<I", size)
+    staged = ctx.stage_file("u.wav", bytes(data))
+    cp_in(ctx, ctx.meta("u.json", AINO["login"], START, secs), "u.json")
+    rc, rep = writer("put", {"src": staged, "dst": ctx.incoming("u.wav")})
+    assert rc == 0 and rep["close_errno"] == 0, rep
+    check_committed(ctx, AINO["login"], START, secs,
+                    stems=["u.wav", "u.json"])
+
+
+def test_inherited_descriptor_closed_early(ctx):
+    """`{ a; b; } > FILE`: each command closes its inherited copy of the
+    descriptor (a FLUSH each) while the shell still holds the file open
+    for writing. Only the last close completes the pair."""
+    src, secs, _ = ctx.audio.make("pcm8k")
+    cp_in(ctx, ctx.meta("g.json", AINO["login"], START, secs), "g.json")
+    p = as_rec(["sh", "-c", '{ head -c 44 "$0"; sleep 0.3; '
+                'tail -c +45 "$0"; } > "$1"', src, ctx.incoming("g.wav")])
+    assert p.returncode == 0, (
+        "a write after a child closed its copy of the descriptor failed "
+        "(the pair was completed too early?): %s\nlog:\n%s"
+        % (p.stderr, H.tail(ctx.m.log_text(), 5)))
+    deadline = time.monotonic() + 5
+    while not calls_at(ctx, AINO["login"], START):
+        assert time.monotonic() < deadline, "not committed after the " \
+            "last close; incoming/: %r" % ctx.incoming_paths()
+        time.sleep(0.1)
+    check_committed(ctx, AINO["login"], START, secs,
+                    stems=["g.wav", "g.json"])
+    assert ctx.quarantine() == set()
+
+
 def test_chmod_chown_touch_read_back(ctx):
     src, secs, _ = ctx.audio.make("pcm8k")
     cp_in(ctx, src, "c.wav")

@@ -1,14 +1,16 @@
 /* Audio: WAV variants recorders produce, encoded to Ogg Opus and decoded
  * back here with libogg + libopus to check what a listener would notice
  * (duration, channels, the tone itself); rejections with their reasons;
- * Ogg Opus passthrough. */
+ * Ogg Opus passthrough; the streaming encoder against audio_transcode(). */
 #include "callvault/audio.h"
 #include "test.h"
+#include "../../src/audio_int.h" /* G.711 expansion, checked directly */
 
 #include <errno.h>
 #include <math.h>
 #include <ogg/ogg.h>
 #include <opus.h>
+#include <sndfile.h>
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -721,6 +723,555 @@ static void push_nothing_is_einval(void)
 	free(out.p);
 }
 
+/* ---- streaming WAV encoder ----------------------------------------------- */
+
+/* What incoming/ keeps between the bytes it pushes and the end of the
+ * file, so that late header patches and appended chunks are not pushed. */
+#define LAG 65536
+
+struct srun {
+	int push_ret, ret;
+	char err[256];
+	struct audio_result res;
+	struct buf out;
+	size_t early;		/* output bytes before finish(): streamed */
+};
+
+/* Pushes p[0..len) to a new stream in pieces of `piece` bytes (0: random
+ * sizes from 1 to 5000), then finishes against `final` unless a push
+ * failed. */
+static void run_stream(struct srun *s, const unsigned char *p, size_t len,
+		       size_t piece, const unsigned char *final,
+		       size_t final_len)
+{
+	struct mem m = { final, final_len, -1 };
+	struct audio_source src = { &m, mem_pread, final_len };
+	struct audio_wavstream *w = NULL;
+	uint32_t x = 2024;
+	size_t done = 0;
+
+	memset(s, 0, sizeof *s);
+	CHECK_INT(audio_wavstream_new(&params, sink_buf, &s->out, &w), 0);
+	if (!w) {
+		s->ret = -1;
+		return;
+	}
+	while (done < len && !s->push_ret) {
+		size_t n = piece;
+
+		if (!n) {
+			x = x * 1103515245 + 12345;
+			n = 1 + (x >> 16) % 5000;
+		}
+		if (n > len - done)
+			n = len - done;
+		s->push_ret = audio_wavstream_push(w, p + done, n, s->err,
+						   sizeof s->err);
+		done += n;
+		CHECK_INT(audio_wavstream_pushed(w), done);
+	}
+	s->early = s->out.len;
+	s->ret = s->push_ret;
+	if (!s->push_ret)
+		s->ret = audio_wavstream_finish(w, &src, &s->res, s->err,
+						sizeof s->err);
+	audio_wavstream_free(w);
+}
+
+/* The stream gave what audio_transcode() gave for the final file: the
+ * same bytes and the same result. */
+static void check_same(const struct srun *s, const struct run *t)
+{
+	CHECK_INT(t->ret, 0);
+	CHECK_INT(s->ret, 0);
+	if (s->ret)
+		fprintf(stderr, "  stream: %d %s\n", s->ret, s->err);
+	CHECK_INT(s->res.input, t->res.input);
+	CHECK_INT(s->res.source_rate, t->res.source_rate);
+	CHECK_INT(s->res.channels, t->res.channels);
+	CHECK_INT(s->res.duration_ms, t->res.duration_ms);
+	CHECK_INT(s->res.samples, t->res.samples);
+	CHECK_INT(s->res.out_bytes, t->res.out_bytes);
+	CHECK_INT(s->out.len, t->out.len);
+	CHECK(s->out.len == t->out.len &&
+	      memcmp(s->out.p, t->out.p, t->out.len) == 0);
+}
+
+static const size_t pieces[] = { 320, 32768, 0 };
+
+/* Streams `live` (the file as the recorder has it while writing) but for
+ * the last LAG bytes of `fin`, in each piece size, and finishes against
+ * `fin`: output identical to audio_transcode(fin), and most of it
+ * produced before finish(). */
+static void check_stream(const struct buf *live, const struct buf *fin)
+{
+	struct run t;
+	struct srun s;
+
+	CHECK(fin->len > 2 * LAG);
+	run_bytes(&t, fin->p, fin->len);
+	for (size_t i = 0; i < 3; i++) {
+		run_stream(&s, live->p, fin->len - LAG, pieces[i], fin->p,
+			   fin->len);
+		check_same(&s, &t);
+		CHECK(s.early > t.out.len / 4);
+		free(s.out.p);
+	}
+	free(t.out.p);
+}
+
+/* Asterisk: sizes left at 0 while recording, patched at close(). */
+static void asterisk_pattern(struct wav_opts o)
+{
+	struct buf live, fin;
+
+	o.riff = o.data = SIZE_ZERO;
+	live = make_wav(&o);
+	o.riff = o.data = SIZE_EXACT;
+	fin = make_wav(&o);
+	check_stream(&live, &fin);
+	free(live.p);
+	free(fin.p);
+}
+
+/* FreeSWITCH-like: sizes 0xFFFFFFFF while recording; at close() a LIST
+ * chunk is appended after the data and the header rewritten. */
+static void freeswitch_pattern(struct wav_opts o)
+{
+	struct buf live, fin;
+
+	o.riff = o.data = SIZE_FFFF;
+	live = make_wav(&o);
+	o.riff = o.data = SIZE_EXACT;
+	o.list_after = 1;
+	fin = make_wav(&o);
+	check_stream(&live, &fin);
+	free(live.p);
+	free(fin.p);
+}
+
+static void stream_patterns(struct wav_opts o)
+{
+	asterisk_pattern(o);
+	freeswitch_pattern(o);
+}
+
+static void wavstream_pcm16_mono_8k(void)
+{
+	stream_patterns(base(8000, 1, 8000 * 9 + 3));
+}
+
+static void wavstream_pcm16_stereo_16k(void)
+{
+	stream_patterns(base(16000, 2, 16000 * 3 + 1));
+}
+
+static void wavstream_mulaw(void)
+{
+	struct wav_opts o = base(8000, 1, 8000 * 17 + 1);
+
+	o.tag = 7;
+	o.bits = 8;
+	o.fact = 1;
+	stream_patterns(o);
+}
+
+static void wavstream_alaw(void)
+{
+	struct wav_opts o = base(8000, 2, 8000 * 9 + 1);
+
+	o.tag = 6;
+	o.bits = 8;
+	o.list_before = 1;
+	stream_patterns(o);
+}
+
+static void wavstream_44100_resampled(void)
+{
+	stream_patterns(base(44100, 1, 44100 * 2 + 7));
+}
+
+static void wavstream_extensible_22050_stereo(void)
+{
+	struct wav_opts o = base(22050, 2, 22050 * 2 + 9);
+
+	o.tag = 0xfffe;
+	o.sub = 1;
+	stream_patterns(o);
+}
+
+/* Every placeholder size a writer leaves while streaming (and an exact
+ * one) is followed; the final header is exact. */
+static void wavstream_header_sizes(void)
+{
+	static const enum size_mode modes[] = { SIZE_ZERO, SIZE_FFFF,
+						SIZE_SOX, SIZE_EXACT };
+
+	for (size_t i = 0; i < 4; i++) {
+		struct wav_opts o = base(8000, 1, 8000 * 9 + 1);
+		struct buf live, fin;
+
+		o.riff = o.data = modes[i];
+		live = make_wav(&o);
+		o.riff = o.data = SIZE_EXACT;
+		fin = make_wav(&o);
+		check_stream(&live, &fin);
+		free(live.p);
+		free(fin.p);
+	}
+}
+
+/* An exact data size is where the audio stops even while streaming: a
+ * LIST chunk after it, pushed too, is not taken for samples. */
+static void wavstream_exact_size_stops(void)
+{
+	struct wav_opts o = base(8000, 1, 8000 * 3);
+	struct buf w;
+	struct run t;
+	struct srun s;
+
+	o.list_after = 1;
+	w = make_wav(&o);
+	run_bytes(&t, w.p, w.len);
+	run_stream(&s, w.p, w.len, 320, w.p, w.len);
+	check_same(&s, &t);
+	free(s.out.p);
+	free(t.out.p);
+	free(w.p);
+}
+
+/* finish() alone, or after part of the header, encodes the whole file;
+ * so does a file whose data comes before fmt (not streamable). */
+static void wavstream_finish_does_all(void)
+{
+	struct wav_opts o = base(16000, 1, 16000 * 2 + 1);
+	struct buf w = make_wav(&o), v = { 0 };
+	struct run t;
+	struct srun s;
+
+	run_bytes(&t, w.p, w.len);
+	run_stream(&s, w.p, 0, 320, w.p, w.len);
+	check_same(&s, &t);
+	free(s.out.p);
+	run_stream(&s, w.p, 30, 7, w.p, w.len);
+	check_same(&s, &t);
+	CHECK_INT(s.early, 0);
+	free(s.out.p);
+	free(t.out.p);
+
+	buf_put(&v, w.p, 12);
+	buf_put(&v, w.p + 36, w.len - 36);
+	buf_put(&v, w.p + 12, 24);
+	run_bytes(&t, v.p, v.len);
+	run_stream(&s, v.p, v.len - 100, 320, v.p, v.len);
+	check_same(&s, &t);
+	CHECK_INT(s.early, 0);
+	free(s.out.p);
+	free(t.out.p);
+	free(v.p);
+	free(w.p);
+}
+
+/* Streamed bytes that cannot start the final file's audio: EAGAIN, and
+ * the final file itself still transcodes (the caller's fallback). */
+static void expect_again(const struct buf *live, size_t len,
+			 const struct buf *fin)
+{
+	struct run t;
+	struct srun s;
+
+	run_stream(&s, live->p, len, 4096, fin->p, fin->len);
+	CHECK_INT(s.push_ret, 0);
+	CHECK(s.early > 0);
+	CHECK_INT(s.ret, EAGAIN);
+	CHECK_INT(s.res.out_bytes, 0);
+	run_bytes(&t, fin->p, fin->len);
+	CHECK_INT(t.ret, 0);
+	free(t.out.p);
+	free(s.out.p);
+}
+
+static void wavstream_again(void)
+{
+	struct wav_opts o = base(8000, 1, 8000 * 9);
+	struct buf live, fin;
+
+	/* The header rewritten with another rate. */
+	o.riff = o.data = SIZE_ZERO;
+	live = make_wav(&o);
+	fin = make_wav(&o);
+	set_le32(fin.p + 24, 16000);
+	set_le32(fin.p + 28, 32000);
+	set_le32(fin.p + 40, (uint32_t)(fin.len - 44));
+	expect_again(&live, fin.len - LAG, &fin);
+	free(fin.p);
+
+	/* More pushed than the final data holds: the appended LIST chunk
+	 * (no lag kept) was taken for samples. */
+	free(live.p);
+	o.list_after = 1;
+	live = make_wav(&o);
+	o.riff = o.data = SIZE_EXACT;
+	fin = make_wav(&o);
+	expect_again(&live, live.len, &fin);
+	free(fin.p);
+	free(live.p);
+
+	/* mu-law, odd sample count: the pad byte is not a sample. */
+	o = base(8000, 1, 8000 * 9 + 1);
+	o.tag = 7;
+	o.bits = 8;
+	o.riff = o.data = SIZE_ZERO;
+	live = make_wav(&o);
+	o.riff = o.data = SIZE_EXACT;
+	fin = make_wav(&o);
+	expect_again(&live, live.len, &fin);
+	free(fin.p);
+	free(live.p);
+
+	/* The data start moved: a LIST chunk inserted before data. */
+	o = base(8000, 1, 8000 * 9);
+	o.riff = o.data = SIZE_ZERO;
+	live = make_wav(&o);
+	o.riff = o.data = SIZE_EXACT;
+	o.list_before = 1;
+	fin = make_wav(&o);
+	expect_again(&live, fin.len - LAG, &fin);
+	free(fin.p);
+	free(live.p);
+
+	/* Stereo become mono. */
+	o = base(8000, 2, 8000 * 9);
+	o.riff = o.data = SIZE_ZERO;
+	live = make_wav(&o);
+	fin = make_wav(&o);
+	fin.p[22] = 1;
+	expect_again(&live, fin.len - LAG, &fin);
+	free(fin.p);
+	free(live.p);
+}
+
+/* A header push() refuses gives its reason, again on later pushes; at
+ * finish() the final file is judged afresh, as audio_transcode() would. */
+static void wavstream_refused(void)
+{
+	struct wav_opts o = base(8000, 1, 8000);
+	struct buf f, w = make_wav(&o), ogg;
+	struct mem m = { w.p, w.len, -1 };
+	struct audio_source src = { &m, mem_pread, w.len };
+	struct audio_wavstream *s = NULL;
+	struct audio_result res;
+	struct buf out = { 0 };
+	struct run t;
+	char err[256];
+
+	o.tag = 3;
+	o.bits = 32;
+	f = make_wav(&o);
+	CHECK_INT(audio_wavstream_new(&params, sink_buf, &out, &s), 0);
+	CHECK_INT(audio_wavstream_push(s, f.p, 100, err, sizeof err), EINVAL);
+	CHECK(strstr(err, "IEEE float") != NULL);
+	CHECK_INT(audio_wavstream_push(s, f.p + 100, 100, err, sizeof err),
+		  EINVAL);
+	CHECK(strstr(err, "IEEE float") != NULL);
+	CHECK_INT(audio_wavstream_pushed(s), 200);
+	m.p = f.p;
+	m.len = src.size = f.len;
+	CHECK_INT(audio_wavstream_finish(s, &src, &res, err, sizeof err),
+		  EINVAL);
+	run_bytes(&t, f.p, f.len);
+	CHECK_STR(err, t.err);
+	CHECK_INT(out.len, 0);
+	audio_wavstream_free(s);
+	free(t.out.p);
+
+	/* Not audio while streaming, a WAV at the end: encoded whole. */
+	run_bytes(&t, w.p, w.len);
+	CHECK_INT(audio_wavstream_new(&params, sink_buf, &out, &s), 0);
+	CHECK_INT(audio_wavstream_push(s, "ID3\x04junkjunkjunk", 16, err,
+				       sizeof err),
+		  EINVAL);
+	CHECK(strstr(err, "not audio") != NULL);
+	m.p = w.p;
+	m.len = src.size = w.len;
+	CHECK_INT(audio_wavstream_finish(s, &src, &res, err, sizeof err), 0);
+	CHECK(out.len == t.out.len && memcmp(out.p, t.out.p, out.len) == 0);
+	CHECK_INT(res.out_bytes, t.res.out_bytes);
+	audio_wavstream_free(s);
+
+	/* Ogg Opus is not streamed, and is left to audio_transcode(). */
+	ogg = t.out;
+	out.len = 0;
+	CHECK_INT(audio_wavstream_new(&params, sink_buf, &out, &s), 0);
+	CHECK_INT(audio_wavstream_push(s, ogg.p, ogg.len, err, sizeof err),
+		  EINVAL);
+	CHECK(strstr(err, "Ogg") != NULL);
+	m.p = ogg.p;
+	m.len = src.size = ogg.len;
+	CHECK_INT(audio_wavstream_finish(s, &src, &res, err, sizeof err),
+		  EAGAIN);
+	audio_wavstream_free(s);
+
+	/* An empty final file too. */
+	CHECK_INT(audio_wavstream_new(&params, sink_buf, &out, &s), 0);
+	src.size = 0;
+	CHECK_INT(audio_wavstream_finish(s, &src, &res, err, sizeof err),
+		  EAGAIN);
+	/* Once finished, a stream takes nothing more. */
+	CHECK_INT(audio_wavstream_push(s, w.p, 10, err, sizeof err), EINVAL);
+	CHECK_INT(audio_wavstream_finish(s, &src, &res, err, sizeof err),
+		  EINVAL);
+	audio_wavstream_free(s);
+
+	{
+		struct audio_params bad = { 16000, 11 };
+
+		CHECK_INT(audio_wavstream_new(&bad, sink_buf, &out, &s),
+			  EINVAL);
+		CHECK(s == NULL);
+	}
+	CHECK_INT(out.len, 0);
+	free(out.p);
+	free(ogg.p);
+	free(f.p);
+	free(w.p);
+}
+
+/* The sink's error comes back from push() and stays. */
+static void wavstream_sink_error(void)
+{
+	struct wav_opts o = base(8000, 1, 8000 * 3);
+	struct buf w = make_wav(&o);
+	struct mem m = { w.p, w.len, -1 };
+	struct audio_source src = { &m, mem_pread, w.len };
+	struct audio_wavstream *s = NULL;
+	struct audio_result res;
+	char err[256];
+
+	CHECK_INT(audio_wavstream_new(NULL, sink_full, NULL, &s), 0);
+	CHECK_INT(audio_wavstream_push(s, w.p, w.len, err, sizeof err),
+		  ENOSPC);
+	CHECK_INT(audio_wavstream_push(s, w.p, 10, err, sizeof err), ENOSPC);
+	CHECK_INT(audio_wavstream_finish(s, &src, &res, err, sizeof err),
+		  ENOSPC);
+	audio_wavstream_free(s);
+	/* A source failing at finish. */
+	{
+		struct buf out = { 0 };
+
+		CHECK_INT(audio_wavstream_new(NULL, sink_buf, &out, &s), 0);
+		CHECK_INT(audio_wavstream_push(s, w.p, 1000, err, sizeof err),
+			  0);
+		m.fail_at = (int)w.len - 10;
+		CHECK_INT(audio_wavstream_finish(s, &src, &res, err,
+						 sizeof err),
+			  EIO);
+		CHECK_INT(res.out_bytes, 0);
+		audio_wavstream_free(s);
+		free(out.p);
+	}
+	free(w.p);
+}
+
+/* libsndfile's decoding of a one-sample-per-code G.711 WAV. */
+static void sndfile_decode(const unsigned char *p, size_t len, short *pcm,
+			   size_t n)
+{
+	FILE *f = tmpfile();
+	SF_INFO info = { 0 };
+	SNDFILE *sf;
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	CHECK(fwrite(p, 1, len, f) == len && fflush(f) == 0);
+	rewind(f); /* libsndfile takes the fd's offset as the file's start */
+	sf = sf_open_fd(fileno(f), SFM_READ, &info, 0);
+	CHECK(sf != NULL);
+	if (sf) {
+		CHECK_INT(sf_readf_short(sf, pcm, (sf_count_t)n), n);
+		sf_close(sf);
+	}
+	fclose(f);
+}
+
+/* Our G.711 expansion is libsndfile's, for every code of both laws; and a
+ * stream of every code encodes as audio_transcode() does. */
+static void wavstream_g711_tables(void)
+{
+	static const uint16_t tags[] = { 7, 6 };
+
+	for (size_t k = 0; k < 2; k++) {
+		struct wav_opts o = base(8000, 1, 256);
+		struct buf w;
+		short ref[256];
+		struct run t;
+		struct srun s;
+		int same = 0;	/* codes that differ */
+
+		o.tag = tags[k];
+		o.bits = 8;
+		w = make_wav(&o);
+		for (size_t i = 0; i < o.frames; i++)
+			w.p[44 + i] = (unsigned char)i;
+		memset(ref, 0, sizeof ref);
+		sndfile_decode(w.p, w.len, ref, 256);
+		free(w.p);
+		o.frames = 256 * 400;
+		w = make_wav(&o);
+		for (size_t i = 0; i < o.frames; i++)
+			w.p[44 + i] = (unsigned char)i;
+		for (int c = 0; c < 256; c++) {
+			int16_t v = tags[k] == 7 ?
+					    audio_ulaw_expand((unsigned char)c) :
+					    audio_alaw_expand((unsigned char)c);
+
+			if (v != ref[c] && same++ < 4)
+				fprintf(stderr, "  law %u code %d: %d, libsndfile %d\n",
+					tags[k], c, v, ref[c]);
+		}
+		CHECK_INT(same, 0);
+		/* Spot values from ITU-T G.711 (as 16-bit). */
+		if (tags[k] == 7) {
+			CHECK_INT(audio_ulaw_expand(0x00), -32124);
+			CHECK_INT(audio_ulaw_expand(0x80), 32124);
+			CHECK_INT(audio_ulaw_expand(0xff), 0);
+			CHECK_INT(audio_ulaw_expand(0x7f), 0);
+		} else {
+			CHECK_INT(audio_alaw_expand(0xd5), 8);
+			CHECK_INT(audio_alaw_expand(0x55), -8);
+			CHECK_INT(audio_alaw_expand(0xaa), 32256);
+			CHECK_INT(audio_alaw_expand(0x2a), -32256);
+		}
+		run_bytes(&t, w.p, w.len);
+		run_stream(&s, w.p, w.len - LAG, 333, w.p, w.len);
+		check_same(&s, &t);
+		free(s.out.p);
+		free(t.out.p);
+		free(w.p);
+	}
+}
+
+/* Ten minutes in 320-byte pushes (20 ms of 8 kHz audio each, as a
+ * recorder writes): memory stays bounded, the result is the transcode's. */
+static void wavstream_long_small_pushes(void)
+{
+	struct wav_opts o = base(8000, 1, 8000 * 600);
+	struct buf w;
+	struct run t;
+	struct srun s;
+
+	o.riff = o.data = SIZE_ZERO;
+	w = make_wav(&o);
+	run_bytes(&t, w.p, w.len);
+	run_stream(&s, w.p, w.len - LAG, 320, w.p, w.len);
+	check_same(&s, &t);
+	CHECK_INT(s.res.duration_ms, 600000);
+	free(s.out.p);
+	free(t.out.p);
+	free(w.p);
+}
+
 /* ---- rejections ---------------------------------------------------------- */
 
 static void expect_reject(const unsigned char *p, size_t len,
@@ -993,6 +1544,12 @@ TEST_MAIN("audio",
 	  T(other_rates), T(extensible), T(list_before_and_after_data),
 	  T(header_sizes), T(odd_length_pad_byte), T(default_params), T(fmt_after_data),
 	  T(long_input), T(push_equals_transcode), T(push_nothing_is_einval),
+	  T(wavstream_pcm16_mono_8k), T(wavstream_pcm16_stereo_16k),
+	  T(wavstream_mulaw), T(wavstream_alaw), T(wavstream_44100_resampled),
+	  T(wavstream_extensible_22050_stereo), T(wavstream_header_sizes),
+	  T(wavstream_exact_size_stops), T(wavstream_finish_does_all),
+	  T(wavstream_again), T(wavstream_refused), T(wavstream_sink_error),
+	  T(wavstream_g711_tables), T(wavstream_long_small_pushes),
 	  T(rejects_not_audio), T(rejects_truncated_header),
 	  T(rejects_unsupported_encodings), T(rejects_channels_and_rates),
 	  T(rejects_no_samples), T(rejects_truncated_data),

@@ -126,6 +126,17 @@ static void who_sees_which_call(void)
 	CHECK(!policy_sees_incoming(&admin) && !policy_sees_encrypted(&admin));
 }
 
+/* A supervisor of teams that have no agents yet: sees its own calls only
+ * (and the empty agent list is never handed to bsearch). */
+static void supervisor_of_empty_teams(void)
+{
+	struct principal sup = { .roles = ROLE_SUPERVISOR, .own_agent_id = 9 };
+	struct call_record own = { .agent_id = 9 }, other = { .agent_id = 1 };
+
+	CHECK(policy_sees_call(&sup, &own));
+	CHECK(!policy_sees_call(&sup, &other));
+}
+
 /* policy_resolve against a real catalog: directory users, teams, grants. */
 static void resolve_from_the_directory(void)
 {
@@ -199,4 +210,5 @@ static void resolve_from_the_directory(void)
 
 TEST_MAIN("policy", T(training_gates_supervisors_and_admins),
 	  T(unknown_callers_get_grants_only), T(who_sees_which_call),
+	  T(supervisor_of_empty_teams),
 	  T(resolve_from_the_directory))
