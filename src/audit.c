@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callvault/bytes.h"
 #include "callvault/clock.h"
 #include "callvault/log.h"
 
@@ -28,12 +29,6 @@ void audit_roles_string(unsigned roles, char *out, size_t len)
 	}
 	if (!out[0])
 		snprintf(out, len, "none");
-}
-
-static void le64(unsigned char b[8], uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
 }
 
 /* MAC of row `a` chained to the previous MAC. Every field counts, the
@@ -56,10 +51,10 @@ static void row_mac(const struct keyring *ring, const unsigned char prev[32],
 		{ a->detail, strlen(a->detail) },
 	};
 
-	le64(seq, a->seq);
-	le64(at, (uint64_t)a->at_ms);
-	le64(uid, a->uid);
-	le64(call, a->call_num);
+	le64_put(seq, a->seq);
+	le64_put(at, (uint64_t)a->at_ms);
+	le64_put(uid, a->uid);
+	le64_put(call, a->call_num);
 	keys_mac(keys_subkey(ring, KEYS_AUDIT), parts,
 		 sizeof parts / sizeof parts[0], out);
 }

@@ -8,6 +8,7 @@
  * The reader decrypts only the chunks a read touches and keeps the last
  * partially read chunk in a small cache, so sequential small reads do not
  * decrypt a chunk many times. */
+#include "callvault/bytes.h"
 #include "callvault/blob.h"
 #include "callvault/log.h"
 
@@ -89,43 +90,6 @@ struct layout {
 	uint32_t meta_len;
 	uint64_t nchunks;
 };
-
-static void le16_put(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static void le32_put(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void le64_put(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint16_t le16_get(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t le32_get(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64_get(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static void set_err(char *err, size_t errlen, const char *msg)
 {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "callvault/bytes.h"
 #include "callvault/clock.h"
 #include "callvault/log.h"
 #include "callvault/meta.h"
@@ -149,8 +150,7 @@ int ingest_call(struct vault *v, const struct audio_source *audio,
 				 rec.number_hash);
 		/* The masked digits are bound to this call. */
 		memcpy(ad, "cvdigits", 8);
-		for (int i = 0; i < 8; i++)
-			ad[8 + i] = (unsigned char)(rec.num >> (8 * i));
+		le64_put(ad + 8, rec.num);
 		rc = keys_seal(key.b, ad, sizeof ad, last3, 3,
 			       rec.customer_sealed);
 		explicit_bzero(last3, sizeof last3);

@@ -1,6 +1,7 @@
 /* The key hierarchy: master key files, the keyring of subkeys, per-day
  * epoch keys wrapped by the master, per-call keys, the number hash and small
  * sealed values. docs/format.md describes every byte. */
+#include "callvault/bytes.h"
 #include "callvault/keys.h"
 #include "callvault/log.h"
 
@@ -98,26 +99,6 @@ void keys_secret_free(struct secret *s)
 void keys_random(unsigned char *buf, size_t len)
 {
 	randombytes_buf(buf, len);
-}
-
-static void le32_put(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void le64_put(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t le64_get(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
 }
 
 static void set_err(char *err, size_t errlen, const char *msg)

@@ -15,6 +15,7 @@
  *     cache or on disk (truncate zeroes them; open repairs a crashed file);
  *   - no slot at or past nblocks(size) holds data: truncate and open cut
  *     the file there, and loading such a block never reads the disk. */
+#include "callvault/bytes.h"
 #include "callvault/spool.h"
 #include "callvault/log.h"
 
@@ -73,43 +74,6 @@ struct spool {
 	int cache_dirty;
 	int warned;             /* one log line per spool is enough */
 };
-
-static void le16_put(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static void le32_put(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void le64_put(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint16_t le16_get(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t le32_get(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64_get(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static int all_zero(const unsigned char *p, size_t len)
 {

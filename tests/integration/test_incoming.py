@@ -714,6 +714,9 @@ def test_no_plaintext_while_writing_or_after(ctx):
         # 160 KB of PCM written, header patched, file still open.
         st = rec_ops(["stat", ctx.incoming("pt.wav")])[0]
         assert st["errno"] == 0 and st["size"] == 44 + 160000, st
+        # What was sent so far is on disk (bounded memory): the search
+        # below looks at it.
+        assert ctx.spool(), "nothing under VAULT/spool/ during the write"
         needles = [PATTERN.decode(), H.CUSTOMER, H.CUSTOMER_NSN]
         assert grep_vault(ctx, needles) == [], "in clear during the write"
         assert H.files_containing(ctx.v.path, [PATTERN[3:13]]) == []
