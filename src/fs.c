@@ -829,7 +829,11 @@ static void cv_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	caller_put(&cl);
 }
 
-static void cv_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* unlink and rmdir: by name, in a directory of incoming/. */
+static void pending_name_op(fuse_req_t req, fuse_ino_t parent,
+			    const char *name,
+			    int (*op)(struct incoming *in, uint64_t dir,
+				      const char *name))
 {
 	struct caller cl;
 	uint64_t dir;
@@ -838,23 +842,19 @@ static void cv_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	caller_get(req, &cl);
 	rc = writable_dir(&cl, parent, &dir);
 	if (!rc)
-		rc = incoming_unlink(cl.fs->in, dir, name);
+		rc = op(cl.fs->in, dir, name);
 	caller_put(&cl);
 	fuse_reply_err(req, rc);
 }
 
+static void cv_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	pending_name_op(req, parent, name, incoming_unlink);
+}
+
 static void cv_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct caller cl;
-	uint64_t dir;
-	int rc;
-
-	caller_get(req, &cl);
-	rc = writable_dir(&cl, parent, &dir);
-	if (!rc)
-		rc = incoming_rmdir(cl.fs->in, dir, name);
-	caller_put(&cl);
-	fuse_reply_err(req, rc);
+	pending_name_op(req, parent, name, incoming_rmdir);
 }
 
 /* Audits a call committed (or rejected) by a recorder's close or rename. */
