@@ -24,8 +24,9 @@
  * a few hundred; a file whose header is longer is encoded at finish. */
 #define WS_HEAD_MAX (64 * 1024)
 #define WS_PCM_FRAMES 2048	/* decoded per encoder push */
-#define WS_READ_BYTES 8192	/* final-file read size: whole frames of any
-				   format (1, 2 or 4 bytes) */
+/* Read from the final file at a time: whole frames of every format (1, 2
+ * or 4 bytes). */
+#define WS_READ_BYTES 8192
 
 enum ws_state {
 	WS_HEADER,	/* buffering the start of the file */
@@ -225,12 +226,11 @@ static int ws_header(struct audio_wavstream *w, const unsigned char *p,
 	case AUDIO_FORMAT_WAV:
 		break;
 	case AUDIO_FORMAT_OPUS:
-		ret = audio_bad(w->reason, sizeof w->reason,
-				"not a WAV (Ogg input is not streamed)");
+		audio_bad(w->reason, sizeof w->reason,
+			  "not a WAV (Ogg input is not streamed)");
 		goto refuse;
 	default:
-		ret = audio_wav_head_bad(w->head, 12, w->reason,
-					 sizeof w->reason);
+		audio_wav_head_bad(w->head, 12, w->reason, sizeof w->reason);
 		goto refuse;
 	}
 	memset(&wi, 0, sizeof wi);
@@ -300,19 +300,13 @@ int audio_wavstream_push(struct audio_wavstream *w, const void *buf,
 	if (w->state == WS_DONE)
 		return EINVAL;
 	w->pushed += len;
-	switch (w->state) {
-	case WS_HEADER:
-		return ws_header(w, buf, len, err, errlen);
-	case WS_DATA:
-		return ws_data(w, buf, len);
-	case WS_IDLE:
-		if (w->reason[0])
-			return audio_bad(err, errlen, "%s", w->reason);
-		return 0;
-	case WS_DONE:
-		break;
-	}
-	return EINVAL;
+	if (w->state == WS_IDLE)
+		return w->reason[0] ? audio_bad(err, errlen, "%s", w->reason) :
+				      0;
+	/* An empty push changes nothing (and may come with a NULL buf). */
+	if (w->state == WS_DATA)
+		return len ? ws_data(w, buf, len) : w->err;
+	return len ? ws_header(w, buf, len, err, errlen) : 0;
 }
 
 uint64_t audio_wavstream_pushed(const struct audio_wavstream *w)

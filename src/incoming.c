@@ -736,6 +736,18 @@ static int try_commit(struct incoming *in, struct node *n, int own,
 	path_of(a, path, sizeof path);
 	pthread_mutex_unlock(&in->lock);
 
+	/* A flush is the close of one descriptor, not necessarily the last
+	 * (a forked child's copy): it commits only audio that looks fully
+	 * written; otherwise a later flush or the last release does. */
+	if (own) {
+		struct audio_source src = { a, spool_source_pread, asize };
+		if (!audio_looks_complete(&src)) {
+			log_debug("incoming: %s: not complete yet", path);
+			rc = 0;
+			goto release;
+		}
+	}
+
 	/* The commit runs without the tree lock: other recorders go on
 	 * writing while this call is encoded and stored. */
 	rc = commit_pair(in, a, m, &rec, err, sizeof err);
@@ -754,14 +766,17 @@ static int try_commit(struct incoming *in, struct node *n, int own,
 			  *err ? err : strerror(rc));
 	}
 
-	pthread_mutex_lock(&in->lock);
-	a->busy = m->busy = 0;
 	if (rc == 0 || rc == EINVAL) {
+		pthread_mutex_lock(&in->lock);
 		if (a->linked)
 			node_unlink(in, a);
 		if (m->linked)
 			node_unlink(in, m);
+		pthread_mutex_unlock(&in->lock);
 	}
+release:
+	pthread_mutex_lock(&in->lock);
+	a->busy = m->busy = 0;
 	node_put(in, a);
 	node_put(in, m);
 	pthread_mutex_unlock(&in->lock);

@@ -80,6 +80,15 @@ int audio_encoder_push(struct audio_encoder *e, const int16_t *pcm,
 int audio_encoder_finish(struct audio_encoder *e, struct audio_result *res);
 void audio_encoder_free(struct audio_encoder *e);
 
+/* Whether a file that is still being written looks fully written: a WAV
+ * whose declared data is all present (or whose sizes are the placeholders
+ * streaming writers leave, which nothing can check), an Ogg stream whose
+ * last page ends the stream, or input that is not audio at all (complete,
+ * and bad: the commit will say why). 0 while a WAV's declared data or an
+ * Ogg stream's end is still missing. The close of one copy of a recorder's
+ * descriptor (a forked child's) must not commit a half-written call. */
+int audio_looks_complete(const struct audio_source *src);
+
 /* Streaming WAV encoding, for a recorder writing into the mount: the
  * file's bytes are pushed in order as they arrive and encoded as soon as
  * the header is known, so that the commit has only the tail left to do.

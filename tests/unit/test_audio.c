@@ -958,6 +958,33 @@ static void wavstream_finish_does_all(void)
 	CHECK_INT(s.early, 0);
 	free(s.out.p);
 	free(t.out.p);
+	/* Empty pushes, before and after the header, change nothing. */
+	{
+		struct audio_wavstream *st = NULL;
+		struct mem m = { w.p, w.len, -1 };
+		struct audio_source src = { &m, mem_pread, w.len };
+		struct buf out = { 0 };
+		char err[256];
+
+		run_bytes(&t, w.p, w.len);
+		CHECK_INT(audio_wavstream_new(&params, sink_buf, &out, &st),
+			  0);
+		CHECK_INT(audio_wavstream_push(st, NULL, 0, err, sizeof err),
+			  0);
+		CHECK_INT(audio_wavstream_push(st, w.p, 5000, err, sizeof err),
+			  0);
+		CHECK_INT(audio_wavstream_push(st, NULL, 0, err, sizeof err),
+			  0);
+		CHECK_INT(audio_wavstream_pushed(st), 5000);
+		CHECK_INT(audio_wavstream_finish(st, &src, &s.res, err,
+						 sizeof err),
+			  0);
+		CHECK(out.len == t.out.len &&
+		      memcmp(out.p, t.out.p, out.len) == 0);
+		audio_wavstream_free(st);
+		free(out.p);
+		free(t.out.p);
+	}
 
 	buf_put(&v, w.p, 12);
 	buf_put(&v, w.p + 36, w.len - 36);
@@ -1222,12 +1249,13 @@ static void wavstream_g711_tables(void)
 		for (size_t i = 0; i < o.frames; i++)
 			w.p[44 + i] = (unsigned char)i;
 		for (int c = 0; c < 256; c++) {
-			int16_t v = tags[k] == 7 ?
-					    audio_ulaw_expand((unsigned char)c) :
-					    audio_alaw_expand((unsigned char)c);
+			unsigned char code = (unsigned char)c;
+			int16_t v = tags[k] == 7 ? audio_ulaw_expand(code) :
+						   audio_alaw_expand(code);
 
 			if (v != ref[c] && same++ < 4)
-				fprintf(stderr, "  law %u code %d: %d, libsndfile %d\n",
+				fprintf(stderr,
+					"  law %u code %d: %d, libsndfile %d\n",
 					tags[k], c, v, ref[c]);
 		}
 		CHECK_INT(same, 0);
@@ -1542,7 +1570,8 @@ TEST_MAIN("audio",
 	  T(pcm16_mono_8k), T(pcm16_stereo_16k), T(mulaw_8k), T(alaw_8k),
 	  T(alaw_stereo_size_zero), T(rate_44100_resampled), T(rate_48000),
 	  T(other_rates), T(extensible), T(list_before_and_after_data),
-	  T(header_sizes), T(odd_length_pad_byte), T(default_params), T(fmt_after_data),
+	  T(header_sizes), T(odd_length_pad_byte), T(default_params),
+	  T(fmt_after_data),
 	  T(long_input), T(push_equals_transcode), T(push_nothing_is_einval),
 	  T(wavstream_pcm16_mono_8k), T(wavstream_pcm16_stereo_16k),
 	  T(wavstream_mulaw), T(wavstream_alaw), T(wavstream_44100_resampled),
