@@ -314,6 +314,11 @@ uint64_t audio_wavstream_pushed(const struct audio_wavstream *w)
 	return w->pushed;
 }
 
+uint64_t audio_wavstream_data_offset(const struct audio_wavstream *w)
+{
+	return w->state == WS_DATA ? w->wi.data_off : 0;
+}
+
 int audio_wavstream_finish(struct audio_wavstream *w,
 			   const struct audio_source *final,
 			   struct audio_result *res, char *err, size_t errlen)

@@ -38,6 +38,15 @@ struct node {
 	char spool_name[SPOOL_NAME_LEN];
 	int64_t mtime_ms;
 	int64_t created_ms;
+	/* Streaming encode of a .wav while it is written (audio_wavstream):
+	 * the Ogg Opus made so far goes to a second, derived spool. All
+	 * protected by the node's lock. */
+	struct incoming *owner;
+	struct audio_wavstream *ws;
+	int ws_abandoned;  /* not sequential: the commit transcodes */
+	int committing;    /* the commit owns ws and out now */
+	struct spool *out;
+	char out_name[SPOOL_NAME_LEN];
 };
 
 struct incoming_handle {
@@ -54,6 +63,11 @@ struct incoming {
 };
 
 static int label_write(struct incoming *in, struct node *n, int durable);
+static void stream_drop(struct incoming *in, struct node *n);
+static void stream_after_write(struct incoming *in, struct node *n,
+			       uint64_t off, size_t len);
+static void stream_after_truncate(struct incoming *in, struct node *n,
+				  uint64_t size);
 
 static int name_valid(const char *name)
 {
@@ -123,6 +137,7 @@ static struct node *node_new(struct incoming *in, struct node *dir,
 	n->gid = gid;
 	n->mtime_ms = clock_now_ms();
 	n->created_ms = n->mtime_ms;
+	n->owner = in;
 	n->linked = 1;
 	n->refs = 1;
 	n->sibling = dir->children;
@@ -141,6 +156,8 @@ static void node_free(struct incoming *in, struct node *n)
 	if (*p)
 		*p = n->hnext;
 	spool_close(n->spool);
+	audio_wavstream_free(n->ws);
+	spool_close(n->out); /* derived: recovery deletes it */
 	pthread_mutex_destroy(&n->lock);
 	free(n->name);
 	free(n);
@@ -181,6 +198,7 @@ static void discard_data(struct incoming *in, struct node *n)
 		store_label_remove(vault_store(in->v), n->spool_name);
 		n->spool_name[0] = '\0';
 	}
+	stream_drop(in, n);
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -388,6 +406,8 @@ int incoming_open(struct incoming *in, uint64_t id, int truncate,
 	if (!rc && truncate) {
 		pthread_mutex_lock(&n->lock);
 		rc = spool_truncate(n->spool, 0);
+		if (!rc)
+			stream_after_truncate(in, n, 0);
 		n->mtime_ms = clock_now_ms();
 		pthread_mutex_unlock(&n->lock);
 	}
@@ -415,6 +435,8 @@ ssize_t incoming_write(struct incoming *in, struct incoming_handle *h,
 		}
 		r = spool_pwrite(n->spool, buf, len, off);
 		n->mtime_ms = clock_now_ms();
+		if (r > 0)
+			stream_after_write(in, n, off, (size_t)r);
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (r >= 0)
@@ -449,6 +471,8 @@ int incoming_truncate(struct incoming *in, uint64_t id, uint64_t size)
 	} else {
 		pthread_mutex_lock(&n->lock);
 		rc = n->spool ? spool_truncate(n->spool, size) : EBUSY;
+		if (!rc)
+			stream_after_truncate(in, n, size);
 		n->mtime_ms = clock_now_ms();
 		pthread_mutex_unlock(&n->lock);
 	}
@@ -533,37 +557,52 @@ static void label_ad(const char *spool_name, unsigned char *ad, size_t *len)
 	memcpy(ad, spool_name, *len);
 }
 
-/* Seals and writes n's label. Called with n's lock held. */
-static int label_write(struct incoming *in, struct node *n, int durable)
+/* `closed` in a label: 0 being written, 1 closed by its writer,
+ * LABEL_DERIVED made by callvault from another spool (recovery deletes
+ * it: the source is still there). */
+#define LABEL_DERIVED 2
+
+static int label_write_raw(struct incoming *in, const char *spool_name,
+			   uint32_t uid, uint32_t gid, int closed,
+			   int64_t created_ms, const char *path, int durable)
 {
-	char text[LABEL_MAX / 2], path[4096];
+	char text[LABEL_MAX / 2];
 	unsigned char *sealed, ad[SPOOL_NAME_LEN];
 	size_t len, adlen;
 	int rc;
 
-	if (!n->spool_name[0])
-		return 0;
-	rel_path(n, path, sizeof path);
 	len = (size_t)snprintf(text, sizeof text, LABEL_MAGIC "\n%u %u %d %lld\n%s",
-			       (unsigned)n->uid, (unsigned)n->gid, n->closed,
-			       (long long)n->created_ms, path);
+			       (unsigned)uid, (unsigned)gid, closed,
+			       (long long)created_ms, path);
 	if (len >= sizeof text)
 		return ENAMETOOLONG;
 	sealed = malloc(len + KEYS_SEAL_OVERHEAD);
 	if (!sealed)
 		return ENOMEM;
-	label_ad(n->spool_name, ad, &adlen);
+	label_ad(spool_name, ad, &adlen);
 	rc = keys_seal(keys_subkey(vault_keys(in->v), KEYS_SPOOL), ad, adlen,
 		       text, len, sealed);
 	if (!rc)
-		rc = store_label_write(vault_store(in->v), n->spool_name, sealed,
+		rc = store_label_write(vault_store(in->v), spool_name, sealed,
 				       len + KEYS_SEAL_OVERHEAD, durable);
 	explicit_bzero(text, sizeof text);
 	free(sealed);
 	if (rc)
-		log_warnx("incoming: %s: cannot write the label of %s: %s",
-			  n->name, n->spool_name, strerror(rc));
+		log_warnx("incoming: cannot write the label of %s: %s",
+			  spool_name, strerror(rc));
 	return rc;
+}
+
+/* Seals and writes n's label. Called with n's lock held. */
+static int label_write(struct incoming *in, struct node *n, int durable)
+{
+	char path[4096];
+
+	if (!n->spool_name[0])
+		return 0;
+	rel_path(n, path, sizeof path);
+	return label_write_raw(in, n->spool_name, n->uid, n->gid, n->closed,
+			       n->created_ms, path, durable);
 }
 
 struct label {
@@ -607,6 +646,139 @@ static int label_read(struct incoming *in, const char *spool_name,
 	return 0;
 }
 
+/* --- encoding while the recorder writes -------------------------------- */
+
+/* Bytes behind the end of the file that are not yet encoded: writers patch
+ * the header and append chunks (LIST) at the end, and the commit's finish()
+ * takes the rest. */
+#define STREAM_LAG (64 * 1024)
+#define STREAM_STEP (64 * 1024)
+
+static int is_wav(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 4 && strcmp(name + n - 4, ".wav") == 0;
+}
+
+/* The encoder's output, into the derived spool. n's lock is held (or the
+ * commit owns the node). */
+static int out_sink(void *ctx, const void *buf, size_t len)
+{
+	struct node *n = ctx;
+	struct incoming *in = n->owner;
+	ssize_t w;
+	int rc;
+
+	if (!n->out) {
+		rc = spool_create(store_spool_dirfd(vault_store(in->v)),
+				  vault_keys(in->v), &n->out, n->out_name);
+		if (rc)
+			return rc;
+		label_write_raw(in, n->out_name, n->uid, n->gid, LABEL_DERIVED,
+				n->created_ms, "", 0);
+	}
+	w = spool_pwrite(n->out, buf, len, spool_size(n->out));
+	if (w < 0)
+		return (int)-w;
+	return (size_t)w == len ? 0 : EIO;
+}
+
+/* Forgets the stream and its output. n's lock held. */
+static void stream_drop(struct incoming *in, struct node *n)
+{
+	audio_wavstream_free(n->ws);
+	n->ws = NULL;
+	if (n->out) {
+		spool_close(n->out);
+		n->out = NULL;
+		spool_unlink(store_spool_dirfd(vault_store(in->v)), n->out_name);
+		store_label_remove(vault_store(in->v), n->out_name);
+		n->out_name[0] = '\0';
+	}
+}
+
+static void stream_abandon(struct incoming *in, struct node *n,
+			   const char *why)
+{
+	log_debug("incoming: %s: encoding at commit instead: %s", n->name,
+		  why);
+	stream_drop(in, n);
+	n->ws_abandoned = 1;
+}
+
+/* After a write of [off, off + len): keeps the stream consistent with the
+ * file and encodes what is far enough behind its end. n's lock held. */
+static void stream_after_write(struct incoming *in, struct node *n,
+			       uint64_t off, size_t len)
+{
+	const struct config *cfg = vault_config(in->v);
+	const struct audio_params params = { cfg->bitrate, cfg->complexity };
+	unsigned char *buf;
+	uint64_t pushed, doff, size;
+	char err[160];
+
+	if (n->ws_abandoned || n->committing || !is_wav(n->name))
+		return;
+	if (!n->ws) {
+		if (off != 0) {
+			stream_abandon(in, n, "not written from the start");
+			return;
+		}
+		if (audio_wavstream_new(&params, out_sink, n, &n->ws) != 0) {
+			stream_abandon(in, n, "cannot start the encoder");
+			return;
+		}
+	}
+	pushed = audio_wavstream_pushed(n->ws);
+	doff = audio_wavstream_data_offset(n->ws);
+	if (off < pushed && doff && off + len > doff) {
+		stream_abandon(in, n, "audio already encoded was rewritten");
+		return;
+	}
+	size = spool_size(n->spool);
+	if (size <= pushed + STREAM_LAG)
+		return;
+	buf = malloc(STREAM_STEP);
+	if (!buf) {
+		stream_abandon(in, n, "out of memory");
+		return;
+	}
+	while (size > pushed + STREAM_LAG) {
+		uint64_t want = size - STREAM_LAG - pushed;
+		size_t step = want < STREAM_STEP ? (size_t)want : STREAM_STEP;
+		ssize_t r = spool_pread(n->spool, buf, step, pushed);
+
+		if (r <= 0) {
+			stream_abandon(in, n, "cannot read back");
+			break;
+		}
+		if (audio_wavstream_push(n->ws, buf, (size_t)r, err,
+					 sizeof err) != 0) {
+			/* The commit transcodes and gives the reason. */
+			stream_abandon(in, n, err);
+			break;
+		}
+		pushed += (uint64_t)r;
+	}
+	explicit_bzero(buf, STREAM_STEP);
+	free(buf);
+}
+
+/* After the file was cut to `size`: a fresh start (O_TRUNC) restarts the
+ * stream; anything else that cuts encoded audio abandons it. n's lock
+ * held. */
+static void stream_after_truncate(struct incoming *in, struct node *n,
+				  uint64_t size)
+{
+	if (size == 0) {
+		stream_drop(in, n);
+		n->ws_abandoned = 0;
+	} else if (n->ws && size < audio_wavstream_pushed(n->ws)) {
+		stream_abandon(in, n, "truncated below what was encoded");
+	}
+}
+
 struct spool_source {
 	struct node *n;
 };
@@ -621,6 +793,15 @@ static ssize_t spool_source_pread(void *ctx, void *buf, size_t len,
 	r = spool_pread(n->spool, buf, len, off);
 	pthread_mutex_unlock(&n->lock);
 	return r;
+}
+
+static ssize_t out_source_pread(void *ctx, void *buf, size_t len,
+				uint64_t off)
+{
+	struct node *n = ctx;
+
+	/* Only the commit, which owns the node, reads this. */
+	return spool_pread(n->out, buf, len, off);
 }
 
 /* Reads the metadata file whole. */
@@ -668,10 +849,40 @@ static int commit_pair(struct incoming *in, struct node *a, struct node *m,
 		return rc;
 	pthread_mutex_lock(&a->lock);
 	size = spool_size(a->spool);
+	a->committing = 1;
 	pthread_mutex_unlock(&a->lock);
 	src = (struct audio_source){ a, spool_source_pread, size };
-	rc = ingest_call(in->v, &src, meta, meta_len, a->mtime_ms, rec, err,
-			 errlen);
+	/* Most of the audio was encoded while it was written: finish the
+	 * stream and store its Ogg Opus. If the file ended up other than it
+	 * began, transcode it whole instead: same result, more work. */
+	rc = EAGAIN;
+	if (a->ws && !a->ws_abandoned) {
+		struct audio_result res;
+		char serr[160];
+		rc = audio_wavstream_finish(a->ws, &src, &res, serr,
+					    sizeof serr);
+		if (rc == 0 && a->out) {
+			struct audio_source osrc = { a, out_source_pread,
+						     spool_size(a->out) };
+			rc = ingest_call(in->v, &osrc, meta, meta_len,
+					 a->mtime_ms, rec, err, errlen);
+			/* Bad metadata is bad either way; anything else the
+			 * full transcode below may still get right. */
+			if (rc && rc != EINVAL)
+				rc = EAGAIN;
+		} else {
+			rc = EAGAIN;
+		}
+	}
+	if (rc == EAGAIN) {
+		*err = '\0';
+		rc = ingest_call(in->v, &src, meta, meta_len, a->mtime_ms, rec,
+				 err, errlen);
+	}
+	pthread_mutex_lock(&a->lock);
+	stream_drop(in, a);
+	a->committing = 0;
+	pthread_mutex_unlock(&a->lock);
 	explicit_bzero(meta, meta_len);
 	free(meta);
 	return rc;
@@ -802,8 +1013,8 @@ int incoming_flush(struct incoming *in, struct incoming_handle *h,
 		}
 		pthread_mutex_unlock(&n->lock);
 		if (rc) {
-			log_warnx("incoming: %s: cannot store: %s", n->name,
-				  strerror(rc));
+			log_warnx("incoming: %s: cannot store: %s",
+				  n->spool_name, strerror(rc));
 			return rc;
 		}
 	} else {
@@ -969,8 +1180,11 @@ int incoming_rename(struct incoming *in, uint64_t dir, const char *name,
 	n->parent = nd;
 	n->sibling = nd->children;
 	nd->children = n;
+	/* Writers read the name under the node's lock (is it a .wav?). */
+	pthread_mutex_lock(&n->lock);
 	free(n->name);
 	n->name = copy;
+	pthread_mutex_unlock(&n->lock);
 	copy = NULL;
 	/* Recovery must find the files at their new paths. */
 	relabel(in, n);
@@ -1099,6 +1313,11 @@ static int recover_one(void *ctx, const char *name)
 	if (rc) {
 		recover_quarantine(r, name, "left by a crash, without a "
 					    "readable name");
+		return 0;
+	}
+	if (l.closed == LABEL_DERIVED) {
+		spool_unlink(store_spool_dirfd(vault_store(in->v)), name);
+		store_label_remove(vault_store(in->v), name);
 		return 0;
 	}
 	if (!l.closed) {

@@ -130,6 +130,12 @@ int audio_wavstream_push(struct audio_wavstream *w, const void *buf,
 /* Bytes of the file pushed so far. */
 uint64_t audio_wavstream_pushed(const struct audio_wavstream *w);
 
+/* Where the audio data starts, once the header is known and data is being
+ * encoded (0 otherwise). A later write below audio_wavstream_pushed() that
+ * reaches past it changes audio already encoded: the caller must abandon
+ * the stream (finish() cannot see such a change). */
+uint64_t audio_wavstream_data_offset(const struct audio_wavstream *w);
+
 /* Completes the stream against the final file (see above): 0 with *res
  * filled as audio_transcode() fills it; EAGAIN if the caller must start
  * over with audio_transcode(); EINVAL with a reason for bad input; or the
