@@ -782,3 +782,31 @@ def test_recorder_sees_no_calls_unless_agent(ctx, audio):
                   ["cp", src, ctx.incoming("own.wav")])
     assert p.returncode == 0, p.stderr
     assert ctx.incoming_paths() == {"own.wav"}
+
+
+# ------------------------------------------------ encoding while writing
+
+def test_streamed_call_equals_import(ctx):
+    """A call long enough to be encoded while it is written (far past the
+    64 KiB the stream keeps behind the end) is stored exactly as importing
+    the same file with the CLI stores it."""
+    wav = os.path.join(ctx.stage, "long.wav")
+    p = H.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", wav,
+               "synth", "60", "sine", "300-3000", "vol", "0.4"])
+    assert p.returncode == 0, p.stderr
+    os.chmod(wav, 0o644)
+    start_a, start_b = START, START + dt.timedelta(minutes=5)
+    cp_in(ctx, ctx.meta("s.json", AINO["login"], start_a, 60), "s.json")
+    p = as_rec(["dd", "if=" + wav, "of=" + ctx.incoming("s.wav"),
+                "bs=320", "status=none"])
+    assert p.returncode == 0, "dd: " + p.stderr
+    streamed = check_committed(ctx, AINO["login"], start_a, 60.0,
+                               stems=["s.wav", "s.json"])
+    meta = ctx.meta("i.json", AINO["login"], start_b, 60)
+    cv("import", ctx.v.path, wav, "--meta", meta)
+    imported = check_committed(ctx, AINO["login"], start_b, 60.0)
+    r1 = probe(ADMIN, "read", ctx.m.path(streamed + ".opus"))
+    r2 = probe(ADMIN, "read", ctx.m.path(imported + ".opus"))
+    assert r1["errno"] == 0 and r2["errno"] == 0, (r1, r2)
+    assert r1["sha256"] == r2["sha256"], (
+        "the call encoded while written differs from the imported one")
