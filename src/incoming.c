@@ -435,6 +435,13 @@ ssize_t incoming_write(struct incoming *in, struct incoming_handle *h,
 		}
 		r = spool_pwrite(n->spool, buf, len, off);
 		n->mtime_ms = clock_now_ms();
+		/* An acknowledged write must outlive a crash of the daemon:
+		 * recovery quarantines it, and nothing is lost. */
+		if (r > 0) {
+			int err = spool_flush(n->spool);
+			if (err)
+				r = -err;
+		}
 		if (r > 0)
 			stream_after_write(in, n, off, (size_t)r);
 	}

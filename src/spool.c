@@ -621,6 +621,15 @@ int spool_sync(struct spool *s)
 	return err;
 }
 
+int spool_flush(struct spool *s)
+{
+	int err = cache_flush(s);
+
+	if (!err && s->hdr_dirty)
+		err = header_write(s);
+	return err;
+}
+
 void spool_close(struct spool *s)
 {
 	int err;

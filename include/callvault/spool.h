@@ -53,6 +53,11 @@ ssize_t spool_pread(struct spool *s, void *buf, size_t len, uint64_t off);
 int spool_truncate(struct spool *s, uint64_t size);
 uint64_t spool_size(const struct spool *s);
 
+/* Seals the cached block and writes the header, without fsync: what was
+ * written survives the death of this process (the kernel has it), though
+ * not a crash of the machine. Costs one block seal and two small writes. */
+int spool_flush(struct spool *s);
+
 /* Seals the cached block, writes the header and fsyncs: after it returns,
  * spool_open() of this file gives exactly the current content. */
 int spool_sync(struct spool *s);

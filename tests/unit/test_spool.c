@@ -710,7 +710,37 @@ static void test_too_big(void)
 	env_done(&e);
 }
 
-TEST_MAIN("spool", T(test_sequential_320), T(test_random_model),
+/* spool_flush: everything written so far, the partial last block too, is
+ * read back by another opener while the writer is still open (as after
+ * the death of the process that wrote it), without fsync. */
+static void test_flush_then_open(void)
+{
+	struct env e;
+	struct spool *w, *r;
+	char name[SPOOL_NAME_LEN];
+	unsigned char data[10000], back[10000];
+
+	env_init(&e);
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (unsigned char)(i * 7 + 3);
+	CHECK_INT(spool_create(e.dirfd, e.ring, &w, name), 0);
+	for (size_t off = 0; off < sizeof data; off += 320) {
+		size_t n = sizeof data - off < 320 ? sizeof data - off : 320;
+		CHECK_INT(spool_pwrite(w, data + off, n, off), (long long)n);
+		CHECK_INT(spool_flush(w), 0);
+	}
+	CHECK_INT(spool_open(e.dirfd, name, e.ring, &r), 0);
+	if (r) {
+		CHECK_INT(spool_size(r), sizeof data);
+		CHECK_INT(spool_pread(r, back, sizeof back, 0), sizeof back);
+		CHECK(memcmp(back, data, sizeof data) == 0);
+		spool_close(r);
+	}
+	spool_close(w);
+	env_done(&e);
+}
+
+TEST_MAIN("spool", T(test_sequential_320), T(test_flush_then_open), T(test_random_model),
 	  T(test_wav_writer), T(test_sync_then_open), T(test_close_then_open),
 	  T(test_no_plaintext_on_disk), T(test_tamper_block),
 	  T(test_swap_blocks), T(test_block_from_other_file),
