@@ -1591,12 +1591,15 @@ static const struct fuse_lowlevel_ops cv_ops = {
 static void fs_report(void *ctx, int rc, uint64_t num, const char *path)
 {
 	struct fs *fs = ctx;
+	/* Not the path: recorders choose names, and the trail must never
+	 * hold what a name might carry (a phone number). */
 	struct audit_event ev = { .uid = (uint32_t)getuid(),
 				  .login = "",
 				  .action = "ingest",
 				  .call_num = num,
 				  .outcome = rc ? "error" : "ok",
-				  .detail = path };
+				  .detail = rc ? "rejected: quarantined" :
+						 "incoming, without a request" };
 
 	if (audit_log_write(fs->audit, &ev) != 0)
 		log_warnx("audit: cannot record the ingest of %s", path);
