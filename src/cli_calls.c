@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "callvault/audit.h"
 #include "callvault/clock.h"
+#include "callvault/incoming.h"
 #include "callvault/ingest.h"
 #include "callvault/spool.h"
 
@@ -603,4 +604,73 @@ int cmd_quarantine(int argc, char **argv)
 	}
 	vault_close(v);
 	return rc;
+}
+
+/* --- recover ---------------------------------------------------------- */
+
+struct recover_ctx {
+	struct vault *v;
+	unsigned committed, rejected;
+	int audit_failed;
+};
+
+static void recover_report(void *ctx, int rc, uint64_t num, const char *path)
+{
+	struct recover_ctx *r = ctx;
+	char id[CALL_ID_LEN];
+
+	if (rc == 0) {
+		call_id_format(num, id);
+		printf("%s: committed as %s\n", path, id);
+		r->committed++;
+	} else {
+		printf("%s: refused, quarantined\n", path);
+		r->rejected++;
+	}
+	/* Not the path in the trail: recorders choose names. */
+	if (cli_audit(r->v, "ingest", num, rc ? "error" : "ok",
+		      rc ? "rejected: quarantined" : "recovered") != 0)
+		r->audit_failed = 1;
+}
+
+int cmd_recover(int argc, char **argv)
+{
+	struct recover_ctx r = { 0 };
+	struct incoming *in = NULL;
+	const char *key_file = NULL;
+	unsigned recovered = 0, quarantined = 0;
+	char *pos[1];
+	int npos, rc;
+
+	rc = cli_parse(argc, argv, NULL, &key_file, pos, 1, &npos);
+	if (rc)
+		return rc;
+	if (npos != 1)
+		return cli_usage();
+	rc = cli_open_vault(pos[0], key_file, 0, &r.v);
+	if (rc)
+		return rc;
+	if (store_claim_spool(vault_store(r.v)) != 0) {
+		cli_error("%s is mounted: its mount recovers by itself",
+			  pos[0]);
+		vault_close(r.v);
+		return 1;
+	}
+	rc = incoming_new(r.v, &in);
+	if (!rc)
+		rc = incoming_recover(in, recover_report, &r, &recovered,
+				      &quarantined);
+	/* Closed files whose other half has not come stay in the spool for
+	 * the next mount, which puts them back in incoming/. */
+	incoming_free(in);
+	if (rc) {
+		cli_error("%s", strerror(rc));
+		rc = 1;
+	} else {
+		printf("%u pending files found, %u quarantined; %u calls "
+		       "committed, %u refused\n", recovered, quarantined,
+		       r.committed, r.rejected);
+	}
+	vault_close(r.v);
+	return rc || r.audit_failed ? 1 : 0;
 }

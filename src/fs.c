@@ -1682,6 +1682,11 @@ int fs_main(struct vault *v, const char *mountpoint,
 		goto out;
 	}
 	handlers = 1;
+	if (store_claim_spool(vault_store(v)) != 0) {
+		log_err("%s: the vault is already mounted elsewhere",
+			vault_dir(v));
+		goto out;
+	}
 	if (fuse_session_mount(se, mountpoint) != 0) {
 		log_err("%s: cannot mount", mountpoint);
 		goto out;

@@ -357,6 +357,12 @@ static const struct cli_command commands[] = {
 	  "Input that recorders sent and that was rejected, kept sealed with\n"
 	  "the reason. export writes its clear bytes to a new FILE (0600) for\n"
 	  "inspection; drop deletes it. Both are audited.\n" },
+	{ "recover", cmd_recover,
+	  "recover VAULT\n"
+	  "What a mount does at start after a crash, without mounting: calls\n"
+	  "whose audio and metadata were both received are committed, files\n"
+	  "whose writer had not closed them are quarantined. Do not run it\n"
+	  "while the vault is mounted.\n" },
 	{ "verify", cmd_verify,
 	  "verify VAULT\n"
 	  "Authenticates every chunk of every blob; exit 1 if any is bad.\n" },

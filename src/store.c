@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -685,4 +686,11 @@ void store_label_remove(struct store *s, const char *spool_name)
 
 	if (label_name(spool_name, ".label", name, sizeof name) == 0)
 		unlinkat(s->spool_fd, name, 0);
+}
+
+int store_claim_spool(struct store *s)
+{
+	if (flock(s->spool_fd, LOCK_EX | LOCK_NB) != 0)
+		return errno == EWOULDBLOCK ? EBUSY : errno;
+	return 0;
 }

@@ -68,6 +68,12 @@ int store_spool_dirfd(const struct store *s);
  * directories. */
 int store_quarantine(struct store *s, const char *name, const char *reason);
 
+/* Claims the spool directory for this process (flock, released when the
+ * store is closed or the process dies): a mount holds it while it serves,
+ * so that a second mount or `callvault recover` cannot take its pending
+ * files for a crash's leftovers. EBUSY if another process holds it. */
+int store_claim_spool(struct store *s);
+
 /* Labels of spool files: a small sealed record beside spool file NAME
  * (what incoming/ needs to recover it after a crash). The store keeps the
  * bytes; sealing is the caller's. write replaces atomically (temporary

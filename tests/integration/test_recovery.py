@@ -161,3 +161,36 @@ def test_grace_period(tmp_root, audio, mount):
     # The metadata without audio went to quarantine with the reason.
     assert any("orphan.json" in r and "without audio" in r
                for r in quarantine_reasons(v))
+
+
+def test_recover_command(tmp_root, audio, mount):
+    v, stage, m = prepare(tmp_root, audio, mount)
+    wav, secs, _ = audio.make("pcm8k")
+    put(m, wav, "d.wav")
+    p = cv("recover", v.path, check=False)
+    assert p.returncode == 1 and "mounted" in p.stderr, (
+        "recover must refuse a mounted vault: %r" % (p,))
+    writer = subprocess.Popen(H.setpriv_argv(REC, REC, [RECORDER_GID], [
+        H.PY, "-c",
+        "import os, sys, time\n"
+        "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o640)\n"
+        "os.write(fd, b'RIFF' + bytes(1000))\n"
+        "print('written', flush=True)\n"
+        "time.sleep(60)\n",
+        m.path("incoming/e.wav")]), stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "written"
+        kill9(m)
+    finally:
+        writer.kill()
+        writer.wait(timeout=10)
+    p = cv("recover", v.path)
+    assert "1 quarantined" in p.stdout, p.stdout
+    assert any("e.wav" in r for r in quarantine_reasons(v))
+    # The closed file waits for its metadata in the next mount.
+    m2 = mount(v)
+    assert incoming(m2) == ["d.wav"]
+    put(m2, meta(stage, "d.json", START, secs), "d.json")
+    assert len(calls_of(m2, START.strftime("%Y-%m-%d"),
+                        AINO["login"])) == 1
