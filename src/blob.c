@@ -8,6 +8,7 @@
  * The reader decrypts only the chunks a read touches and keeps the last
  * partially read chunk in a small cache, so sequential small reads do not
  * decrypt a chunk many times. */
+#include "callvault/fdio.h"
 #include "callvault/bytes.h"
 #include "callvault/blob.h"
 #include "callvault/log.h"
@@ -97,41 +98,6 @@ static void set_err(char *err, size_t errlen, const char *msg)
 		snprintf(err, errlen, "%s", msg);
 }
 
-static int pwrite_all(int fd, const unsigned char *p, size_t len, uint64_t off)
-{
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-/* A short read means the file shrank under us: EIO. */
-static int pread_all(int fd, unsigned char *p, size_t len, uint64_t off)
-{
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		if (n == 0)
-			return EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* The nonce of chunk `index`: the base nonce with its first 8 bytes XORed
  * with le64(index). */
 static void nonce_for(const unsigned char hdr[BLOB_HEADER_LEN],
@@ -205,9 +171,9 @@ static int read_layout(int fd, struct layout *l, char *err, size_t errlen)
 		set_err(err, errlen, "too short to be a callvault blob");
 		return EINVAL;
 	}
-	rc = pread_all(fd, l->hdr, BLOB_HEADER_LEN, 0);
+	rc = fdio_pread_all(fd, l->hdr, BLOB_HEADER_LEN, 0);
 	if (!rc)
-		rc = pread_all(fd, foot, FOOTER_LEN,
+		rc = fdio_pread_all(fd, foot, FOOTER_LEN,
 			       l->info.file_size - FOOTER_LEN);
 	if (rc) {
 		set_err(err, errlen, strerror(rc));
@@ -299,7 +265,7 @@ int blob_writer_new(int fd, const unsigned char key[32], uint64_t num,
 	le64_put(w->hdr + H_CALL, num);
 	le32_put(w->hdr + H_DAY, (uint32_t)day);
 	randombytes_buf(w->hdr + H_NONCE, NONCE_LEN);
-	err = pwrite_all(fd, w->hdr, BLOB_HEADER_LEN, 0);
+	err = fdio_pwrite_all(fd, w->hdr, BLOB_HEADER_LEN, 0);
 	if (err)
 		goto fail;
 	w->file_size = BLOB_HEADER_LEN;
@@ -321,7 +287,7 @@ static int writer_seal(struct blob_writer *w, int last)
 	crypto_aead_xchacha20poly1305_ietf_encrypt(w->buf, NULL, w->buf,
 						   w->fill, ad, sizeof ad,
 						   NULL, nonce, w->key);
-	err = pwrite_all(w->fd, w->buf, w->fill + TAG_LEN, w->file_size);
+	err = fdio_pwrite_all(w->fd, w->buf, w->fill + TAG_LEN, w->file_size);
 	if (err)
 		return err;
 	w->file_size += w->fill + TAG_LEN;
@@ -390,11 +356,11 @@ int blob_writer_finish(struct blob_writer *w, const void *meta,
 	le64_put(foot, w->plain_size);
 	le32_put(foot + 8, (uint32_t)meta_len);
 	memcpy(foot + 12, FOOTER_MAGIC, MAGIC_LEN);
-	err = pwrite_all(w->fd, sealed, meta_len + TAG_LEN, w->file_size);
+	err = fdio_pwrite_all(w->fd, sealed, meta_len + TAG_LEN, w->file_size);
 	if (err)
 		goto out;
 	w->file_size += meta_len + TAG_LEN;
-	err = pwrite_all(w->fd, foot, FOOTER_LEN, w->file_size);
+	err = fdio_pwrite_all(w->fd, foot, FOOTER_LEN, w->file_size);
 	if (err)
 		goto out;
 	w->file_size += FOOTER_LEN;
@@ -444,9 +410,9 @@ static int read_chunk(struct blob_reader *r, uint64_t i, unsigned char *plain)
 	uint64_t off = chunk_offset(r->chunk_size, i);
 	int err;
 
-	err = pread_all(r->fd, plain, len, off);
+	err = fdio_pread_all(r->fd, plain, len, off);
 	if (!err)
-		err = pread_all(r->fd, tag, TAG_LEN, off + len);
+		err = fdio_pread_all(r->fd, tag, TAG_LEN, off + len);
 	if (err)
 		return err;
 	nonce_for(r->hdr, i, nonce);
@@ -485,7 +451,7 @@ int blob_open(int fd, const unsigned char key[32], struct blob_reader **out,
 		goto out;
 	}
 	toff = l.info.file_size - FOOTER_LEN - TAG_LEN - l.meta_len;
-	err = pread_all(fd, sealed, l.meta_len + TAG_LEN, toff);
+	err = fdio_pread_all(fd, sealed, l.meta_len + TAG_LEN, toff);
 	if (err)
 		goto out;
 	nonce_for(l.hdr, TRAILER_INDEX, nonce);

@@ -15,6 +15,7 @@
  *     cache or on disk (truncate zeroes them; open repairs a crashed file);
  *   - no slot at or past nblocks(size) holds data: truncate and open cut
  *     the file there, and loading such a block never reads the disk. */
+#include "callvault/fdio.h"
 #include "callvault/bytes.h"
 #include "callvault/spool.h"
 #include "callvault/log.h"
@@ -82,22 +83,6 @@ static int all_zero(const unsigned char *p, size_t len)
 	for (size_t i = 0; i < len; i++)
 		acc |= p[i];
 	return acc == 0;
-}
-
-static int pwrite_all(int fd, const unsigned char *p, size_t len, uint64_t off)
-{
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
 }
 
 /* Reads up to `len` bytes; *got < len means the file ends there. */
@@ -248,7 +233,7 @@ static int header_write(struct spool *s)
 	err = keys_seal(s->key.b, hdr, HDR_AD_LEN, size, SIZE_LEN,
 			hdr + H_SEALED);
 	if (!err)
-		err = pwrite_all(s->fd, hdr, HDR_LEN, 0);
+		err = fdio_pwrite_all(s->fd, hdr, HDR_LEN, 0);
 	if (!err)
 		s->hdr_dirty = 0;
 	return err;
@@ -304,7 +289,7 @@ static int slot_write(struct spool *s, uint64_t k, const unsigned char *plain)
 	block_ad(s, k, ad);
 	err = keys_seal(s->key.b, ad, sizeof ad, plain, SPOOL_BLOCK, s->io);
 	if (!err)
-		err = pwrite_all(s->fd, s->io, SLOT_LEN, slot_off(k));
+		err = fdio_pwrite_all(s->fd, s->io, SLOT_LEN, slot_off(k));
 	return err;
 }
 
