@@ -229,3 +229,25 @@ def test_import_missing_audio_file(people):
 def test_verify_fresh_vault(people, audio):
     people.import_call(audio, "pcm8k", H.AINO["login"], H.day_at(1, 7))
     cv("verify", people.path)
+
+
+def test_passphrase_wrapped_key(tmp_root):
+    """init --passphrase wraps the new master key with Argon2id: the key
+    file does not hold the key in clear, the right passphrase opens the
+    vault, a wrong one is refused with one line and changes nothing."""
+    v = os.path.join(tmp_root, "pv")
+    key = v + ".key"
+    env = dict(H.ENV, CALLVAULT_PASSPHRASE="correct horse battery staple")
+    p = H.run([H.BIN, "init", v, "--passphrase"], env=env)
+    assert p.returncode == 0, p.stderr
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o400
+    assert os.path.getsize(key) != 32, "the key file holds a raw key"
+    p = H.run([H.BIN, "team", "add", v, "t1"], env=env)
+    assert p.returncode == 0, p.stderr
+    bad = dict(env, CALLVAULT_PASSPHRASE="wrong")
+    p = H.run([H.BIN, "team", "add", v, "t2"], env=bad)
+    assert p.returncode == 1
+    line = one_error_line(p)
+    assert "passphrase" in line, line
+    p = H.run([H.BIN, "team", "list", v], env=env)
+    assert p.returncode == 0 and "t1" in p.stdout and "t2" not in p.stdout
