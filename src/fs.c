@@ -26,6 +26,7 @@
 #include "callvault/log.h"
 #include "callvault/meta.h"
 #include "callvault/policy.h"
+#include "callvault/retention.h"
 #include "callvault/spool.h"
 #include "callvault/tree.h"
 
@@ -72,6 +73,7 @@ struct caller {
 	struct principal p;
 	struct catalog *c;
 	struct fs *fs;
+	int64_t now_ms;     /* the request's "now", for expiry */
 };
 
 /* An open file. Kept on fs->files until released, so that handles the
@@ -201,6 +203,7 @@ static void caller_get(fuse_req_t req, struct caller *cl)
 
 	memset(cl, 0, sizeof *cl);
 	cl->fs = fs;
+	cl->now_ms = clock_now_ms();
 	cl->p.uid = ctx->uid;
 	cl->c = vault_catalog(fs->v);
 	if (!cl->c)
@@ -359,8 +362,18 @@ static int dir_exists(struct caller *cl, const struct tree_node *n)
 
 /* --- visibility ------------------------------------------------------- */
 
+/* A call exists for the caller if policy lets it see the call and the
+ * call has not expired: expiry is checked here, at every request, so a
+ * call vanishes at its second whether or not the sweeper has run. */
+static int call_seen(const struct caller *cl, const struct call_record *rec)
+{
+	return policy_sees_call(&cl->p, rec) &&
+	       !retention_expired(rec, vault_config(cl->fs->v)->retention_months,
+				  cl->now_ms);
+}
+
 struct any_visible {
-	const struct principal *p;
+	const struct caller *cl;
 	int found;
 };
 
@@ -368,7 +381,7 @@ static int any_visible_call(void *ctx, const struct call_record *rec)
 {
 	struct any_visible *a = ctx;
 
-	if (policy_sees_call(a->p, rec)) {
+	if (call_seen(a->cl, rec)) {
 		a->found = 1;
 		return 1; /* stop */
 	}
@@ -378,7 +391,7 @@ static int any_visible_call(void *ctx, const struct call_record *rec)
 /* 1 if the caller sees at least one call of `agent_id` on `day`. */
 static int agent_dir_visible(struct caller *cl, int32_t day, uint32_t agent_id)
 {
-	struct any_visible a = { &cl->p, 0 };
+	struct any_visible a = { cl, 0 };
 
 	if (!policy_sees_agent(&cl->p, agent_id))
 		return 0;
@@ -422,7 +435,7 @@ static int call_visible(struct caller *cl, uint64_t num,
 		return ENOENT;
 	if (catalog_call_get(cl->c, num, rec) != 0)
 		return ENOENT;
-	return policy_sees_call(&cl->p, rec) ? 0 : ENOENT;
+	return call_seen(cl, rec) ? 0 : ENOENT;
 }
 
 /* Whether node `n` exists for the caller; fills rec for files. */
@@ -640,7 +653,10 @@ static int lookup_child(struct fs *fs, struct caller *cl,
 		n->kind = kind;
 		n->num = num;
 		rc = call_visible(cl, num, rec);
-		if (rc == ENOENT && catalog_call_get(cl->c, num, rec) == 0)
+		/* An expired call is gone for everyone: not a refusal. */
+		if (rc == ENOENT && catalog_call_get(cl->c, num, rec) == 0 &&
+		    !retention_expired(rec, vault_config(fs->v)->retention_months,
+				       cl->now_ms))
 			audit_refusal(fs, cl,
 				      kind == TREE_OPUS ? "lookup-opus" :
 							  "lookup-json",
@@ -1274,7 +1290,7 @@ static int list_call(void *ctx, const struct call_record *rec)
 	struct tree_node n = { .num = rec->num };
 	char name[TREE_NAME_LEN];
 
-	if (!policy_sees_call(&l->cl->p, rec))
+	if (!call_seen(l->cl, rec))
 		return 0;
 	n.kind = TREE_OPUS;
 	tree_call_name(rec, TREE_OPUS, name);
