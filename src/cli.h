@@ -37,6 +37,10 @@ struct cli_opts {
 	int (*on_opt)(void *ctx, int opt, const char *arg);
 	void *ctx;
 };
+/* on_opt for a command with one option taking a string: stores the
+ * argument in *(const char **)ctx. */
+int cli_opt_string(void *ctx, int opt, const char *arg);
+
 int cli_parse(int argc, char **argv, const struct cli_opts *o,
 	      const char **key_file, char **pos, int maxpos, int *npos);
 

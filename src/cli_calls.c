@@ -68,14 +68,6 @@ out:
 	return rc;
 }
 
-static int meta_opt(void *ctx, int opt, const char *arg)
-{
-	if (opt != 'm')
-		return EXIT_USAGE;
-	*(const char **)ctx = arg;
-	return 0;
-}
-
 int cmd_import(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -83,7 +75,7 @@ int cmd_import(int argc, char **argv)
 		{ 0 },
 	};
 	const char *meta_path = NULL, *key_file = NULL;
-	struct cli_opts o = { NULL, longopts, meta_opt, &meta_path };
+	struct cli_opts o = { NULL, longopts, cli_opt_string, &meta_path };
 	struct vault *v = NULL;
 	struct audio_source src;
 	struct call_record rec;
@@ -543,14 +535,6 @@ done:
 	return rc;
 }
 
-static int out_opt(void *ctx, int opt, const char *arg)
-{
-	if (opt != 'o')
-		return EXIT_USAGE;
-	*(const char **)ctx = arg;
-	return 0;
-}
-
 int cmd_quarantine(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -558,7 +542,7 @@ int cmd_quarantine(int argc, char **argv)
 		{ 0 },
 	};
 	const char *out = NULL, *key_file = NULL, *verb;
-	struct cli_opts o = { NULL, longopts, out_opt, &out };
+	struct cli_opts o = { NULL, longopts, cli_opt_string, &out };
 	struct vault *v = NULL;
 	char *pos[3], name[256];
 	int npos, rc;

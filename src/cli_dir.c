@@ -407,14 +407,6 @@ int cmd_user_list(int argc, char **argv)
 
 /* --- grants ----------------------------------------------------------- */
 
-static int group_opt(void *ctx, int opt, const char *arg)
-{
-	if (opt != 'g')
-		return EXIT_USAGE;
-	*(const char **)ctx = arg;
-	return 0;
-}
-
 static const struct option group_longopts[] = {
 	{ "group", required_argument, NULL, 'g' },
 	{ 0 },
@@ -464,7 +456,7 @@ static int print_grant(void *ctx, enum role role, uint32_t gid)
 static int grant_or_revoke(int argc, char **argv, int grant)
 {
 	const char *group = NULL, *key_file = NULL;
-	struct cli_opts o = { NULL, group_longopts, group_opt, &group };
+	struct cli_opts o = { NULL, group_longopts, cli_opt_string, &group };
 	struct vault *v = NULL;
 	struct catalog *c;
 	enum role role;

@@ -102,6 +102,13 @@ too_many:
 	return cli_usage();
 }
 
+int cli_opt_string(void *ctx, int opt, const char *arg)
+{
+	(void)opt;
+	*(const char **)ctx = arg;
+	return 0;
+}
+
 int cli_open_vault(const char *dir, const char *key_file, int flags,
 		   struct vault **out)
 {
