@@ -91,6 +91,22 @@ static int append_rows(struct catalog *c, const struct keyring *ring,
 	return rc;
 }
 
+int audit_append_in(struct catalog *c, const struct keyring *ring,
+		    const struct audit_event *ev, size_t n)
+{
+	struct catalog_audit *rows = calloc(n ? n : 1, sizeof *rows);
+	int64_t now = clock_now_ms();
+	int rc;
+
+	if (!rows)
+		return ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		fill_row(&rows[i], &ev[i], now);
+	rc = append_rows(c, ring, rows, n);
+	free(rows);
+	return rc;
+}
+
 int audit_append(struct catalog *c, const struct keyring *ring,
 		 const struct audit_event *ev, size_t n)
 {

@@ -116,6 +116,8 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
 	");"
 	"CREATE INDEX calls_day_agent ON calls (day, agent_id, start_ms);"
 	"CREATE INDEX calls_number ON calls (number_hash);"
+	/* The sweeper walks calls by start time. */
+	"CREATE INDEX calls_start ON calls (start_ms);"
 	"CREATE TRIGGER calls_ins AFTER INSERT ON calls BEGIN"
 	"  UPDATE counters SET value = value + 1 WHERE name = 'calls';"
 	"  UPDATE counters SET value = value + NEW.size WHERE name = 'bytes';"
@@ -225,6 +227,10 @@ enum stmt_id {
 	ST_CALLS_AGENT,
 	ST_CALLS_DAY_AGENT,
 	ST_CALLS_BY_NUMBER,
+	ST_CALLS_BEFORE,
+	ST_CALL_DELETE,
+	ST_EPOCH_DESTROY,
+	ST_CHECKPOINT,
 	ST_AUDIT_HEAD,
 	ST_AUDIT_HEAD_SET,
 	ST_AUDIT_INSERT,
@@ -321,6 +327,12 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CALLS_BY_NUMBER] =
 		"SELECT " CALL_COLS " FROM calls WHERE number_hash = ?1"
 		" ORDER BY start_ms, num",
+	[ST_CALLS_BEFORE] =
+		"SELECT " CALL_COLS " FROM calls WHERE start_ms <= ?1"
+		" ORDER BY start_ms, num",
+	[ST_CALL_DELETE] = "DELETE FROM calls WHERE num = ?1",
+	[ST_EPOCH_DESTROY] = "DELETE FROM epochs WHERE day = ?1",
+	[ST_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 	[ST_AUDIT_HEAD] = "SELECT seq, mac FROM audit_head WHERE id = 1",
 	[ST_AUDIT_HEAD_SET] =
 		"UPDATE audit_head SET seq = ?1, mac = ?2 WHERE id = 1",
@@ -1874,5 +1886,69 @@ int catalog_audit_list(struct catalog *c,
 	err = cat_err(c, rc);
 out:
 	stmt_put(c, ST_AUDIT_LIST, st);
+	return err;
+}
+
+/* --- retention ---------------------------------------------------------- */
+
+int catalog_calls_started_by(struct catalog *c, int64_t start_ms,
+			     int (*fn)(void *ctx, const struct call_record *rec),
+			     void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, ST_CALLS_BEFORE, &st);
+	if (err)
+		return err;
+	bind_i64(st, 1, start_ms, &rc);
+	err = rc == SQLITE_OK ? calls_iter(c, st, fn, ctx) : cat_err(c, rc);
+	stmt_put(c, ST_CALLS_BEFORE, st);
+	return err;
+}
+
+static int delete_by_key(struct catalog *c, enum stmt_id id, int64_t key)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, id, &st);
+	if (err)
+		return err;
+	bind_i64(st, 1, key, &rc);
+	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+	if (!err && sqlite3_changes(c->db) == 0)
+		err = ENOENT;
+	stmt_put(c, id, st);
+	return err;
+}
+
+int catalog_call_delete(struct catalog *c, uint64_t num)
+{
+	if (num >= INT64_MAX)
+		return EINVAL;
+	return delete_by_key(c, ST_CALL_DELETE, (int64_t)num);
+}
+
+int catalog_epoch_destroy(struct catalog *c, int32_t day)
+{
+	return delete_by_key(c, ST_EPOCH_DESTROY, day);
+}
+
+int catalog_checkpoint(struct catalog *c)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	err = stmt_get(c, ST_CHECKPOINT, &st);
+	if (err)
+		return err;
+	rc = sqlite3_step(st);
+	/* busy = 1 in the first column: a reader kept part of the WAL. */
+	if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0)
+		err = EBUSY;
+	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = cat_err(c, rc);
+	stmt_put(c, ST_CHECKPOINT, st);
 	return err;
 }

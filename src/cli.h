@@ -73,5 +73,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 #endif

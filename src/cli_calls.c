@@ -13,6 +13,7 @@
 #include "callvault/clock.h"
 #include "callvault/incoming.h"
 #include "callvault/ingest.h"
+#include "callvault/retention.h"
 #include "callvault/spool.h"
 
 #define META_MAX (64 * 1024)
@@ -657,4 +658,39 @@ int cmd_recover(int argc, char **argv)
 	}
 	vault_close(r.v);
 	return rc || r.audit_failed ? 1 : 0;
+}
+
+/* --- sweep ------------------------------------------------------------ */
+
+int cmd_sweep(int argc, char **argv)
+{
+	struct retention_stats st;
+	struct vault *v = NULL;
+	const char *key_file = NULL;
+	char *pos[1];
+	int npos, rc;
+
+	rc = cli_parse(argc, argv, NULL, &key_file, pos, 1, &npos);
+	if (rc)
+		return rc;
+	if (npos != 1)
+		return cli_usage();
+	rc = cli_open_vault(pos[0], key_file, 0, &v);
+	if (rc)
+		return rc;
+	rc = retention_sweep(v, clock_now_ms(), NULL, NULL, &st);
+	if (rc) {
+		cli_error("%s", strerror(rc));
+		rc = 1;
+	} else {
+		printf("%u expired calls removed, %u day keys destroyed\n",
+		       st.calls, st.keys);
+		if (st.errors) {
+			cli_error("%u steps failed (see above); the next sweep "
+				  "retries them", st.errors);
+			rc = 1;
+		}
+	}
+	vault_close(v);
+	return rc;
 }

@@ -60,7 +60,8 @@ struct fs {
 	 * read from /proc. */
 	int64_t grants_version;
 	int grants_exist;
-	/* The maintenance thread (grace period of incoming/). */
+	/* The maintenance thread (grace period of incoming/, retention). */
+	struct fuse_session *se;
 	pthread_t maint;
 	int maint_running;
 	int stopping;              /* protected by lock */
@@ -1621,11 +1622,25 @@ static void fs_report(void *ctx, int rc, uint64_t num, const char *path)
 		log_warnx("audit: cannot record the ingest of %s", path);
 }
 
+/* An expired call was removed: the kernel may still hold pages of its
+ * recording (keep_cache); drop them. */
+static void fs_gone(void *ctx, const struct call_record *rec)
+{
+	struct fs *fs = ctx;
+	struct tree_node n = { .kind = TREE_OPUS, .num = rec->num };
+
+	fuse_lowlevel_notify_inval_inode(fs->se, tree_ino(&n), 0, 0);
+	n.kind = TREE_JSON;
+	fuse_lowlevel_notify_inval_inode(fs->se, tree_ino(&n), 0, 0);
+}
+
 static void *fs_maintenance(void *arg)
 {
 	struct fs *fs = arg;
 	const struct config *cfg = vault_config(fs->v);
 	int64_t grace_ms = (int64_t)cfg->grace_period_s * 1000;
+	int64_t sweep_ms = (int64_t)cfg->sweep_interval_s * 1000;
+	int64_t last_sweep = 0;
 	int period = cfg->grace_period_s / 4;
 	struct timespec until;
 
@@ -1635,14 +1650,24 @@ static void *fs_maintenance(void *arg)
 		period = 1;
 	pthread_mutex_lock(&fs->lock);
 	while (!fs->stopping) {
+		int64_t now;
+
+		pthread_mutex_unlock(&fs->lock);
+		now = clock_now_ms();
+		/* Also at start: expiries while the mount was down are made
+		 * final at once. A clock that jumps back sweeps again. */
+		if (now - last_sweep >= sweep_ms || now < last_sweep) {
+			struct retention_stats st;
+			retention_sweep(fs->v, now, fs_gone, fs, &st);
+			last_sweep = now;
+		}
+		incoming_sweep(fs->in, now, grace_ms, fs_report, fs);
+		pthread_mutex_lock(&fs->lock);
+		if (fs->stopping)
+			break;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += period;
 		pthread_cond_timedwait(&fs->wake, &fs->lock, &until);
-		if (fs->stopping)
-			break;
-		pthread_mutex_unlock(&fs->lock);
-		incoming_sweep(fs->in, clock_now_ms(), grace_ms, fs_report, fs);
-		pthread_mutex_lock(&fs->lock);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return NULL;
@@ -1737,6 +1762,7 @@ int fs_main(struct vault *v, const char *mountpoint,
 				 "crash, %u quarantined", recovered,
 				 quarantined);
 	}
+	fs.se = se;
 	if (pthread_create(&fs.maint, NULL, fs_maintenance, &fs) != 0) {
 		log_err("cannot start the maintenance thread");
 		goto out;

@@ -370,6 +370,11 @@ static const struct cli_command commands[] = {
 	  "whose audio and metadata were both received are committed, files\n"
 	  "whose writer had not closed them are quarantined. Do not run it\n"
 	  "while the vault is mounted.\n" },
+	{ "sweep", cmd_sweep,
+	  "sweep VAULT\n"
+	  "Makes expiry final now (a mount does it every sweep_interval):\n"
+	  "deletes the blobs and rows of expired calls and destroys the key\n"
+	  "of every day none of whose calls is left. Audited.\n" },
 	{ "verify", cmd_verify,
 	  "verify VAULT\n"
 	  "Authenticates every chunk of every blob; exit 1 if any is bad.\n" },

@@ -39,6 +39,11 @@ struct audit_event {
 int audit_append(struct catalog *c, const struct keyring *ring,
 		 const struct audit_event *ev, size_t n);
 
+/* The same inside the caller's open transaction (catalog_begin), so that
+ * an act and its entry commit together. */
+int audit_append_in(struct catalog *c, const struct keyring *ring,
+		    const struct audit_event *ev, size_t n);
+
 /* A background writer for the mount: appends from many threads are
  * batched into one transaction (group commit), so that audited opens do
  * not each pay for an fsync. */

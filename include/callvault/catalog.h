@@ -193,6 +193,19 @@ int catalog_audit_list(struct catalog *c,
 		       int (*fn)(void *ctx, const struct catalog_audit *a),
 		       void *ctx);
 
+/* Retention. Calls that started at or before start_ms, oldest first (the
+ * sweeper's candidates); delete one call's row; destroy a day's wrapped
+ * epoch key (secure_delete overwrites it in the database file); a
+ * TRUNCATE checkpoint so that no copy of it lingers in the WAL (EBUSY if
+ * a reader kept part of it: try again later). ENOENT if nothing was
+ * deleted. */
+int catalog_calls_started_by(struct catalog *c, int64_t start_ms,
+			     int (*fn)(void *ctx, const struct call_record *rec),
+			     void *ctx);
+int catalog_call_delete(struct catalog *c, uint64_t num);
+int catalog_epoch_destroy(struct catalog *c, int32_t day);
+int catalog_checkpoint(struct catalog *c);
+
 /* Counts for statfs: calls and days. */
 int catalog_counts(struct catalog *c, uint64_t *calls, uint64_t *bytes);
 

@@ -16,7 +16,7 @@ SUBCOMMANDS = [
     ["init"], ["mount"], ["team", "add"], ["team", "list"], ["user", "add"],
     ["user", "set"], ["user", "del"], ["user", "list"], ["grant"],
     ["revoke"], ["import"], ["calls"], ["audit"], ["verify"],
-    ["quarantine"], ["recover"],
+    ["quarantine"], ["recover"], ["sweep"],
 ]
 
 

@@ -2,11 +2,12 @@
 by itself, without a remount (the sweeper that then destroys blobs and
 keys is still to come)."""
 import calendar
+import os
 import datetime as dt
 import time
 
 import cvhelpers as H
-from cvhelpers import ADA, AINO, BERTTA, probe
+from cvhelpers import ADA, AINO, BERTTA, cv, probe
 
 UTC = dt.timezone.utc
 
@@ -53,3 +54,48 @@ def test_call_vanishes_at_its_expiry(tmp_root, audio, mount):
             assert day not in r["names"], r
         # The call that has not expired is still there.
         assert probe(uid, "stat", m.path(new.rel()))["errno"] == 0
+
+
+def blob_path(v, call):
+    day = call.start.astimezone(UTC).strftime("%Y-%m-%d")
+    return os.path.join(v.path, "blobs", day, call.id + ".cvb")
+
+
+def epoch_rows(v, call):
+    day = (call.start.astimezone(UTC).date() - dt.date(1970, 1, 1)).days
+    p = H.run(["sqlite3", os.path.join(v.path, "catalog.db"),
+               "SELECT count(*) FROM epochs WHERE day = %d" % day])
+    assert p.returncode == 0, p.stderr
+    return int(p.stdout.strip())
+
+
+def test_sweep_destroys_blob_and_key(tmp_root, audio, mount):
+    """After expiry the mount's sweeper deletes the blob and the row and
+    destroys the day's epoch key, audited; `callvault sweep` does the same
+    for a vault that is not mounted."""
+    v = H.standard_vault(tmp_root, audio)
+    v.set_config("sweep_interval", "2")
+    target = (dt.datetime.now(UTC) + dt.timedelta(seconds=6)).replace(
+        microsecond=0)
+    start = add_months(target, -6)
+    old = v.import_call(audio, "pcm8k", AINO["login"], start)
+    keep = v.import_call(audio, "pcm8k", AINO["login"],
+                         H.day_at(1, 10, 0, 0))
+    assert os.path.exists(blob_path(v, old)) and epoch_rows(v, old) == 1
+    m = mount(v)
+    deadline = add_months(start, 6) + dt.timedelta(seconds=12)
+    while dt.datetime.now(UTC) < deadline and os.path.exists(
+            blob_path(v, old)):
+        time.sleep(0.5)
+    assert not os.path.exists(blob_path(v, old)), "blob not swept"
+    time.sleep(0.5)
+    assert epoch_rows(v, old) == 0, "the day's key was not destroyed"
+    assert os.path.exists(blob_path(v, keep)) and epoch_rows(v, keep) == 1
+    out = cv("audit", v.path, "--call", old.id).stdout
+    assert "expire" in out, out
+    assert "destroy-key" in cv("audit", v.path).stdout
+    assert probe(ADA["uid"], "stat", m.path(keep.rel()))["errno"] == 0
+    p = cv("audit", v.path, "--verify", check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    # Nothing left to do for the CLI, and it says so.
+    assert "0 expired calls removed" in cv("sweep", v.path).stdout
