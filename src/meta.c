@@ -310,6 +310,40 @@ static int get_number(json_t *obj, const char *key,
 	return 0;
 }
 
+/* Parses `json` as one object with no duplicate and no unknown key.
+ * Returns it (the caller json_decref()s it), or NULL with a reason. */
+static json_t *load_object(const char *json, size_t len, const char *what,
+			   const char *const *known, size_t nknown, char *err,
+			   size_t errlen)
+{
+	json_error_t je;
+	json_t *root, *val;
+	const char *key;
+
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		err_json(err, errlen, &je);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		set_err(err, errlen, "%s is not a JSON object", what);
+		json_decref(root);
+		return NULL;
+	}
+	json_object_foreach(root, key, val) {
+		size_t i;
+		for (i = 0; i < nknown; i++)
+			if (strcmp(key, known[i]) == 0)
+				break;
+		if (i == nknown) {
+			err_unknown_key(err, errlen, key);
+			json_decref(root);
+			return NULL;
+		}
+	}
+	return root;
+}
+
 int meta_parse_recorder(const char *json, size_t len,
 			const struct meta_number_rules *rules, int64_t now_ms,
 			struct meta_recorder *out, char *err, size_t errlen)
@@ -321,10 +355,7 @@ int meta_parse_recorder(const char *json, size_t len,
 		"call_id", "agent_name", "duration_s", "channels", "notes",
 	};
 	struct meta_recorder r;
-	json_error_t je;
-	json_t *root = NULL;
-	const char *key;
-	json_t *val;
+	json_t *root = NULL, *val;
 	char login[256];
 	int rc = EINVAL;
 
@@ -334,25 +365,10 @@ int meta_parse_recorder(const char *json, size_t len,
 			META_RECORDER_MAX);
 		goto out;
 	}
-	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		err_json(err, errlen, &je);
+	root = load_object(json, len, "metadata", known,
+			   sizeof known / sizeof known[0], err, errlen);
+	if (!root)
 		goto out;
-	}
-	if (!json_is_object(root)) {
-		set_err(err, errlen, "metadata is not a JSON object");
-		goto out;
-	}
-	json_object_foreach(root, key, val) {
-		size_t i;
-		for (i = 0; i < sizeof known / sizeof known[0]; i++)
-			if (strcmp(key, known[i]) == 0)
-				break;
-		if (i == sizeof known / sizeof known[0]) {
-			err_unknown_key(err, errlen, key);
-			goto out;
-		}
-	}
 
 	if (get_str(root, "direction", r.direction, sizeof r.direction, err,
 		    errlen) ||
@@ -540,9 +556,7 @@ int meta_blob_decode(const char *json, size_t len, struct call_record *rec,
 		"ingested_ms",
 	};
 	struct call_record r;
-	json_error_t je;
-	json_t *root = NULL, *val;
-	const char *key;
+	json_t *root = NULL;
 	int64_t v, n;
 	int rc = EINVAL;
 
@@ -551,25 +565,10 @@ int meta_blob_decode(const char *json, size_t len, struct call_record *rec,
 		set_err(err, errlen, "blob metadata too large");
 		goto out;
 	}
-	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		err_json(err, errlen, &je);
+	root = load_object(json, len, "blob metadata", known,
+			   sizeof known / sizeof known[0], err, errlen);
+	if (!root)
 		goto out;
-	}
-	if (!json_is_object(root)) {
-		set_err(err, errlen, "blob metadata is not a JSON object");
-		goto out;
-	}
-	json_object_foreach(root, key, val) {
-		size_t i;
-		for (i = 0; i < sizeof known / sizeof known[0]; i++)
-			if (strcmp(key, known[i]) == 0)
-				break;
-		if (i == sizeof known / sizeof known[0]) {
-			err_unknown_key(err, errlen, key);
-			goto out;
-		}
-	}
 	if (get_int(root, "v", 1, 1, &v, err, errlen))
 		goto out;
 
