@@ -44,6 +44,11 @@ int cli_opt_string(void *ctx, int opt, const char *arg);
 int cli_parse(int argc, char **argv, const struct cli_opts *o,
 	      const char **key_file, char **pos, int maxpos, int *npos);
 
+/* cli_parse() for commands that take exactly n positional arguments:
+ * anything else is a usage error. */
+int cli_parse_exact(int argc, char **argv, const struct cli_opts *o,
+		    const char **key_file, char **pos, int n);
+
 /* Opens the vault, or prints why not. Returns 0 or 1. */
 int cli_open_vault(const char *dir, const char *key_file, int flags,
 		   struct vault **out);

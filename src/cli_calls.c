@@ -194,11 +194,9 @@ int cmd_calls(int argc, char **argv)
 	int32_t day = -1;
 	int npos, rc;
 
-	rc = cli_parse(argc, argv, &o, &key_file, pos, 1, &npos);
+	rc = cli_parse_exact(argc, argv, &o, &key_file, pos, 1);
 	if (rc)
 		return rc;
-	if (npos != 1)
-		return cli_usage();
 	if (co.date && clock_parse_day(co.date, &day) != 0) {
 		cli_error("--date: \"%s\" is not a date (YYYY-MM-DD)", co.date);
 		return EXIT_USAGE;
@@ -300,11 +298,9 @@ int cmd_verify(int argc, char **argv)
 	char *pos[1];
 	int npos, rc;
 
-	rc = cli_parse(argc, argv, NULL, &key_file, pos, 1, &npos);
+	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 1);
 	if (rc)
 		return rc;
-	if (npos != 1)
-		return cli_usage();
 	rc = cli_open_vault(pos[0], key_file, 0, &vc.v);
 	if (rc)
 		return rc;
@@ -403,11 +399,9 @@ int cmd_audit(int argc, char **argv)
 	char *pos[1];
 	int npos, rc;
 
-	rc = cli_parse(argc, argv, &o, &key_file, pos, 1, &npos);
+	rc = cli_parse_exact(argc, argv, &o, &key_file, pos, 1);
 	if (rc)
 		return rc;
-	if (npos != 1)
-		return cli_usage();
 	if (ao.since) {
 		int32_t day;
 		if (clock_parse_day(ao.since, &day) == 0) {
@@ -627,11 +621,9 @@ int cmd_recover(int argc, char **argv)
 	char *pos[1];
 	int npos, rc;
 
-	rc = cli_parse(argc, argv, NULL, &key_file, pos, 1, &npos);
+	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 1);
 	if (rc)
 		return rc;
-	if (npos != 1)
-		return cli_usage();
 	rc = cli_open_vault(pos[0], key_file, 0, &r.v);
 	if (rc)
 		return rc;
@@ -670,11 +662,9 @@ int cmd_sweep(int argc, char **argv)
 	char *pos[1];
 	int npos, rc;
 
-	rc = cli_parse(argc, argv, NULL, &key_file, pos, 1, &npos);
+	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 1);
 	if (rc)
 		return rc;
-	if (npos != 1)
-		return cli_usage();
 	rc = cli_open_vault(pos[0], key_file, 0, &v);
 	if (rc)
 		return rc;

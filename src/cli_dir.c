@@ -78,11 +78,9 @@ int cmd_team_add(int argc, char **argv)
 	char *pos[2];
 	int npos, rc;
 
-	rc = cli_parse(argc, argv, NULL, &key_file, pos, 2, &npos);
+	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 2);
 	if (rc)
 		return rc;
-	if (npos != 2)
-		return cli_usage();
 	if (!valid_team(pos[1])) {
 		cli_error("\"%s\": a team name is 1-63 letters, digits, '.', "
 			  "'_' or '-'", pos[1]);
@@ -118,11 +116,9 @@ int cmd_team_list(int argc, char **argv)
 	char *pos[1];
 	int npos, rc;
 
-	rc = cli_parse(argc, argv, NULL, &key_file, pos, 1, &npos);
+	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 1);
 	if (rc)
 		return rc;
-	if (npos != 1)
-		return cli_usage();
 	c = open_catalog(pos[0], key_file, &v);
 	if (!c)
 		return 1;
@@ -308,11 +304,9 @@ int cmd_user_set(int argc, char **argv)
 	char *pos[2];
 	int npos, rc;
 
-	rc = cli_parse(argc, argv, &o, &key_file, pos, 2, &npos);
+	rc = cli_parse_exact(argc, argv, &o, &key_file, pos, 2);
 	if (rc)
 		return rc;
-	if (npos != 2)
-		return cli_usage();
 	c = open_catalog(pos[0], key_file, &v);
 	if (!c)
 		return 1;
@@ -341,11 +335,9 @@ int cmd_user_del(int argc, char **argv)
 	char *pos[2];
 	int npos, rc;
 
-	rc = cli_parse(argc, argv, NULL, &key_file, pos, 2, &npos);
+	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 2);
 	if (rc)
 		return rc;
-	if (npos != 2)
-		return cli_usage();
 	c = open_catalog(pos[0], key_file, &v);
 	if (!c)
 		return 1;
@@ -390,11 +382,9 @@ int cmd_user_list(int argc, char **argv)
 	char *pos[1];
 	int npos, rc;
 
-	rc = cli_parse(argc, argv, NULL, &key_file, pos, 1, &npos);
+	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 1);
 	if (rc)
 		return rc;
-	if (npos != 1)
-		return cli_usage();
 	c = open_catalog(pos[0], key_file, &v);
 	if (!c)
 		return 1;

@@ -102,6 +102,16 @@ too_many:
 	return cli_usage();
 }
 
+int cli_parse_exact(int argc, char **argv, const struct cli_opts *o,
+		    const char **key_file, char **pos, int n)
+{
+	int npos, rc = cli_parse(argc, argv, o, key_file, pos, n, &npos);
+
+	if (rc)
+		return rc;
+	return npos == n ? 0 : cli_usage();
+}
+
 int cli_opt_string(void *ctx, int opt, const char *arg)
 {
 	(void)opt;
@@ -192,11 +202,9 @@ static int cmd_init(int argc, char **argv)
 	const char *pass = NULL;
 	int npos, rc;
 
-	rc = cli_parse(argc, argv, &o, &key_file, pos, 1, &npos);
+	rc = cli_parse_exact(argc, argv, &o, &key_file, pos, 1);
 	if (rc)
 		return rc;
-	if (npos != 1)
-		return cli_usage();
 	if (io.passphrase) {
 		pass = getenv("CALLVAULT_PASSPHRASE");
 		if (!pass || !*pass) {
