@@ -192,7 +192,7 @@ int cmd_calls(int argc, char **argv)
 	const char *key_file = NULL;
 	char *pos[1];
 	int32_t day = -1;
-	int npos, rc;
+	int rc;
 
 	rc = cli_parse_exact(argc, argv, &o, &key_file, pos, 1);
 	if (rc)
@@ -296,7 +296,7 @@ int cmd_verify(int argc, char **argv)
 	struct verify_ctx vc = { 0 };
 	const char *key_file = NULL;
 	char *pos[1];
-	int npos, rc;
+	int rc;
 
 	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 1);
 	if (rc)
@@ -397,7 +397,7 @@ int cmd_audit(int argc, char **argv)
 	struct catalog *c;
 	const char *key_file = NULL;
 	char *pos[1];
-	int npos, rc;
+	int rc;
 
 	rc = cli_parse_exact(argc, argv, &o, &key_file, pos, 1);
 	if (rc)
@@ -619,7 +619,7 @@ int cmd_recover(int argc, char **argv)
 	const char *key_file = NULL;
 	unsigned recovered = 0, quarantined = 0;
 	char *pos[1];
-	int npos, rc;
+	int rc;
 
 	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 1);
 	if (rc)
@@ -660,7 +660,7 @@ int cmd_sweep(int argc, char **argv)
 	struct vault *v = NULL;
 	const char *key_file = NULL;
 	char *pos[1];
-	int npos, rc;
+	int rc;
 
 	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 1);
 	if (rc)

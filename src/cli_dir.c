@@ -76,7 +76,7 @@ int cmd_team_add(int argc, char **argv)
 	struct catalog *c;
 	const char *key_file = NULL;
 	char *pos[2];
-	int npos, rc;
+	int rc;
 
 	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 2);
 	if (rc)
@@ -114,7 +114,7 @@ int cmd_team_list(int argc, char **argv)
 	struct catalog *c;
 	const char *key_file = NULL;
 	char *pos[1];
-	int npos, rc;
+	int rc;
 
 	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 1);
 	if (rc)
@@ -302,7 +302,7 @@ int cmd_user_set(int argc, char **argv)
 	struct catalog *c;
 	const char *key_file = NULL;
 	char *pos[2];
-	int npos, rc;
+	int rc;
 
 	rc = cli_parse_exact(argc, argv, &o, &key_file, pos, 2);
 	if (rc)
@@ -333,7 +333,7 @@ int cmd_user_del(int argc, char **argv)
 	struct catalog *c;
 	const char *key_file = NULL;
 	char *pos[2];
-	int npos, rc;
+	int rc;
 
 	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 2);
 	if (rc)
@@ -380,7 +380,7 @@ int cmd_user_list(int argc, char **argv)
 	struct catalog *c;
 	const char *key_file = NULL;
 	char *pos[1];
-	int npos, rc;
+	int rc;
 
 	rc = cli_parse_exact(argc, argv, NULL, &key_file, pos, 1);
 	if (rc)

@@ -200,7 +200,7 @@ static int cmd_init(int argc, char **argv)
 	const char *key_file = NULL;
 	char *pos[1], err[512] = "", *key_path;
 	const char *pass = NULL;
-	int npos, rc;
+	int rc;
 
 	rc = cli_parse_exact(argc, argv, &o, &key_file, pos, 1);
 	if (rc)
