@@ -26,15 +26,22 @@
 #include <sqlite3.h>
 
 #include "callvault/call.h"
+#include "callvault/clock.h"
 #include "callvault/log.h"
 
 /* 'CVLT', in PRAGMA application_id of every catalog. */
 #define CATALOG_APP_ID 0x43564c54
 #define CATALOG_APP_ID_SQL "1129729108"
 #define CATALOG_SCHEMA_VERSION 1
+/* 'CVKS', in PRAGMA application_id of every key store. */
+#define KS_APP_ID 0x43564b53
+#define KS_APP_ID_SQL "1129728851"
+#define KS_SCHEMA_VERSION 1
+#define KS_FILE "keystore.db"
 #define CATALOG_BUSY_MS 5000
 
 _Static_assert(CATALOG_APP_ID == 1129729108, "application id literal");
+_Static_assert(KS_APP_ID == 1129728851, "application id literal");
 
 /* Schema migrations: migrations[v] takes a catalog from user_version v to
  * v + 1 and ends by setting user_version. Creation is migration from 0. A
@@ -89,10 +96,6 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
 	"  gid INTEGER NOT NULL,"
 	"  PRIMARY KEY (gid, role)"
 	") WITHOUT ROWID;"
-	"CREATE TABLE epochs ("
-	"  day INTEGER PRIMARY KEY,"
-	"  wrapped BLOB NOT NULL"
-	");"
 	"CREATE TABLE calls ("
 	"  num INTEGER PRIMARY KEY,"
 	"  day INTEGER NOT NULL,"
@@ -111,8 +114,7 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
 	"  channels INTEGER NOT NULL,"
 	"  source_rate INTEGER NOT NULL,"
 	"  size INTEGER NOT NULL,"
-	"  ingested_ms INTEGER NOT NULL,"
-	"  restricted INTEGER NOT NULL DEFAULT 0"
+	"  ingested_ms INTEGER NOT NULL"
 	");"
 	"CREATE INDEX calls_day_agent ON calls (day, agent_id, start_ms);"
 	"CREATE INDEX calls_number ON calls (number_hash);"
@@ -168,12 +170,66 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
 	"PRAGMA user_version = 1;",
 };
 
-/* Columns of a call, in the order read_call() expects. */
-#define CALL_COLS                                                       \
+/* The key store's schema (keystore.db, attached as "ks"): what rebuild
+ * needs besides the blobs. Nodes of each day's key tree (keys.h), keys of
+ * calls wrapped on their own, restrictions, erasure tombstones and notes.
+ * Versioned on its own, like the catalog. */
+static const char *const ks_migrations[KS_SCHEMA_VERSION] = {
+	/* 0 -> 1 */
+	"CREATE TABLE ks.meta ("
+	"  key TEXT PRIMARY KEY NOT NULL,"
+	"  value"
+	");"
+	/* A day's nodes cover disjoint ranges of call numbers: the one
+	 * covering n is the one with the greatest lo <= n. */
+	"CREATE TABLE ks.epoch_nodes ("
+	"  day INTEGER NOT NULL,"
+	"  lo INTEGER NOT NULL,"
+	"  depth INTEGER NOT NULL,"
+	"  wrapped BLOB NOT NULL,"
+	"  PRIMARY KEY (day, lo)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE ks.call_keys ("
+	"  num INTEGER PRIMARY KEY,"
+	"  day INTEGER NOT NULL,"
+	"  wrapped BLOB NOT NULL"
+	");"
+	/* until_ms 0: until lifted. */
+	"CREATE TABLE ks.restrictions ("
+	"  num INTEGER PRIMARY KEY,"
+	"  since_ms INTEGER NOT NULL,"
+	"  until_ms INTEGER NOT NULL,"
+	"  by_login TEXT NOT NULL,"
+	"  reason TEXT NOT NULL"
+	");"
+	"CREATE TABLE ks.tombstones ("
+	"  num INTEGER PRIMARY KEY,"
+	"  day INTEGER NOT NULL,"
+	"  erased_ms INTEGER NOT NULL"
+	");"
+	"CREATE TABLE ks.notes ("
+	"  id INTEGER PRIMARY KEY,"
+	"  num INTEGER NOT NULL,"
+	"  at_ms INTEGER NOT NULL,"
+	"  login TEXT NOT NULL,"
+	"  text TEXT NOT NULL"
+	");"
+	"CREATE INDEX ks.notes_num ON notes (num);"
+	"PRAGMA ks.application_id = " KS_APP_ID_SQL ";"
+	"PRAGMA ks.user_version = 1;",
+};
+
+/* Columns of a call as stored, in the order of ST_CALL_INSERT. */
+#define CALL_STORED_COLS                                                \
 	"num, day, start_ms, end_ms, duration_ms, direction,"           \
 	" service_number, customer_masked, customer_sealed, number_hash," \
 	" agent_id, agent, agent_name, agent_uid, channels, source_rate," \
-	" size, ingested_ms, restricted"
+	" size, ingested_ms"
+/* Columns of a call as read_call() expects them: the stored ones and the
+ * end of its restriction (NULL: none) from the key store. */
+#define CALL_COLS                                                       \
+	CALL_STORED_COLS ", (SELECT r.until_ms FROM ks.restrictions r"   \
+	" WHERE r.num = calls.num)"
 #define USER_COLS                                                       \
 	"u.login, u.uid, u.name, u.role, u.team, u.trained_until, a.id"
 #define USER_FROM " FROM users u JOIN agents a ON a.login = u.login"
@@ -215,8 +271,30 @@ enum stmt_id {
 	ST_GRANT_DEL,
 	ST_GRANT_ROLES,
 	ST_GRANT_LIST,
-	ST_EPOCH_PUT,
-	ST_EPOCH_GET,
+	ST_ATTACH,
+	ST_KS_APP_ID,
+	ST_KS_USER_VERSION,
+	ST_KS_JOURNAL_WAL,
+	ST_KS_META_PUT,
+	ST_KS_META_GET,
+	ST_EPOCH_ENSURE,
+	ST_EPOCH_NODE,
+	ST_EPOCH_NODE_ADD,
+	ST_EPOCH_NODE_DEL,
+	ST_DAY_NEEDS_EPOCH,
+	ST_EPOCH_DAYS_BEFORE,
+	ST_CALL_KEY_PUT,
+	ST_CALL_KEY_GET,
+	ST_CALL_KEY_DEL,
+	ST_RESTRICT_PUT,
+	ST_RESTRICT_GET,
+	ST_RESTRICT_DEL,
+	ST_TOMB_PUT,
+	ST_TOMB_GET,
+	ST_CALLS_TOMBSTONED,
+	ST_NOTE_ADD,
+	ST_NOTES_OF,
+	ST_NOTES_DEL,
 	ST_CALL_INSERT,
 	ST_CALL_GET,
 	ST_DAY_NEXT,
@@ -294,14 +372,67 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_GRANT_DEL] = "DELETE FROM grants WHERE role = ?1 AND gid = ?2",
 	[ST_GRANT_ROLES] = "SELECT role FROM grants WHERE gid = ?1",
 	[ST_GRANT_LIST] = "SELECT role, gid FROM grants ORDER BY role, gid",
-	[ST_EPOCH_PUT] =
-		"INSERT INTO epochs (day, wrapped) VALUES (?1, ?2)"
-		" ON CONFLICT (day) DO NOTHING",
-	[ST_EPOCH_GET] = "SELECT wrapped FROM epochs WHERE day = ?1",
+	[ST_ATTACH] = "ATTACH DATABASE ?1 AS ks",
+	[ST_KS_APP_ID] = "PRAGMA ks.application_id",
+	[ST_KS_USER_VERSION] = "PRAGMA ks.user_version",
+	[ST_KS_JOURNAL_WAL] = "PRAGMA ks.journal_mode = WAL",
+	[ST_KS_META_PUT] = "INSERT INTO ks.meta (key, value) VALUES (?1, ?2)",
+	[ST_KS_META_GET] = "SELECT value FROM ks.meta WHERE key = ?1",
+	/* A day gets a root only while it has no node at all: concurrent
+	 * creators end up using the one stored first. */
+	[ST_EPOCH_ENSURE] =
+		"INSERT INTO ks.epoch_nodes (day, lo, depth, wrapped)"
+		" SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS"
+		" (SELECT 1 FROM ks.epoch_nodes WHERE day = ?1)",
+	[ST_EPOCH_NODE] =
+		"SELECT lo, depth, wrapped FROM ks.epoch_nodes"
+		" WHERE day = ?1 AND lo <= ?2 ORDER BY lo DESC LIMIT 1",
+	[ST_EPOCH_NODE_ADD] =
+		"INSERT INTO ks.epoch_nodes (day, lo, depth, wrapped)"
+		" VALUES (?1, ?2, ?3, ?4)",
+	[ST_EPOCH_NODE_DEL] =
+		"DELETE FROM ks.epoch_nodes WHERE day = ?1 AND lo = ?2"
+		" AND depth = ?3",
+	[ST_DAY_NEEDS_EPOCH] =
+		"SELECT 1 FROM calls c WHERE c.day = ?1 AND NOT EXISTS"
+		" (SELECT 1 FROM ks.call_keys k WHERE k.num = c.num) LIMIT 1",
+	[ST_EPOCH_DAYS_BEFORE] =
+		"SELECT DISTINCT day FROM ks.epoch_nodes WHERE day < ?1"
+		" ORDER BY day",
+	[ST_CALL_KEY_PUT] =
+		"INSERT INTO ks.call_keys (num, day, wrapped)"
+		" VALUES (?1, ?2, ?3) ON CONFLICT (num) DO NOTHING",
+	[ST_CALL_KEY_GET] =
+		"SELECT day, wrapped FROM ks.call_keys WHERE num = ?1",
+	[ST_CALL_KEY_DEL] = "DELETE FROM ks.call_keys WHERE num = ?1",
+	[ST_RESTRICT_PUT] =
+		"INSERT INTO ks.restrictions (num, since_ms, until_ms,"
+		" by_login, reason) VALUES (?1, ?2, ?3, ?4, ?5)"
+		" ON CONFLICT (num) DO UPDATE SET since_ms = excluded.since_ms,"
+		" until_ms = excluded.until_ms, by_login = excluded.by_login,"
+		" reason = excluded.reason",
+	[ST_RESTRICT_GET] =
+		"SELECT since_ms, until_ms, by_login, reason"
+		" FROM ks.restrictions WHERE num = ?1",
+	[ST_RESTRICT_DEL] = "DELETE FROM ks.restrictions WHERE num = ?1",
+	[ST_TOMB_PUT] =
+		"INSERT INTO ks.tombstones (num, day, erased_ms)"
+		" VALUES (?1, ?2, ?3) ON CONFLICT (num) DO NOTHING",
+	[ST_TOMB_GET] = "SELECT 1 FROM ks.tombstones WHERE num = ?1",
+	[ST_CALLS_TOMBSTONED] =
+		"SELECT " CALL_COLS " FROM calls WHERE num IN"
+		" (SELECT num FROM ks.tombstones) ORDER BY num",
+	[ST_NOTE_ADD] =
+		"INSERT INTO ks.notes (num, at_ms, login, text)"
+		" VALUES (?1, ?2, ?3, ?4)",
+	[ST_NOTES_OF] =
+		"SELECT at_ms, login, text FROM ks.notes WHERE num = ?1"
+		" ORDER BY id",
+	[ST_NOTES_DEL] = "DELETE FROM ks.notes WHERE num = ?1",
 	[ST_CALL_INSERT] =
-		"INSERT INTO calls (" CALL_COLS ") VALUES (?1, ?2, ?3, ?4,"
-		" ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-		" ?18, ?19)",
+		"INSERT INTO calls (" CALL_STORED_COLS ") VALUES (?1, ?2, ?3,"
+		" ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+		" ?17, ?18)",
 	[ST_CALL_GET] = "SELECT " CALL_COLS " FROM calls WHERE num = ?1",
 	/* Distinct values by seeking the index once per value instead of
 	 * walking every call of every day. */
@@ -331,7 +462,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"SELECT " CALL_COLS " FROM calls WHERE start_ms <= ?1"
 		" ORDER BY start_ms, num",
 	[ST_CALL_DELETE] = "DELETE FROM calls WHERE num = ?1",
-	[ST_EPOCH_DESTROY] = "DELETE FROM epochs WHERE day = ?1",
+	[ST_EPOCH_DESTROY] = "DELETE FROM ks.epoch_nodes WHERE day = ?1",
 	[ST_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 	[ST_AUDIT_HEAD] = "SELECT seq, mac FROM audit_head WHERE id = 1",
 	[ST_AUDIT_HEAD_SET] =
@@ -766,6 +897,158 @@ static void sync_parent(const char *path)
 	close(fd);
 }
 
+/* The key store's path: keystore.db in the catalog's directory. */
+static int ks_path(const char *catalog_path, char out[PATH_MAX])
+{
+	const char *slash = strrchr(catalog_path, '/');
+	int dirlen = slash ? (int)(slash - catalog_path + 1) : 0;
+	int n = snprintf(out, PATH_MAX, "%.*s%s", dirlen, catalog_path,
+			 KS_FILE);
+
+	return n < 0 || n >= PATH_MAX ? ENAMETOOLONG : 0;
+}
+
+static int ks_meta_check(struct catalog *c, unsigned char out[KEYS_CHECK_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, ST_KS_META_GET, &st);
+	if (err)
+		goto out;
+	bind_text(st, 1, "key_check", &rc);
+	err = rc == SQLITE_OK ? step_row(c, st) : cat_err(c, rc);
+	if (!err)
+		err = col_blob(st, 0, out, KEYS_CHECK_LEN);
+out:
+	stmt_put(c, ST_KS_META_GET, st);
+	return err;
+}
+
+/* Creates the key store's tables, or brings an older schema up to date,
+ * in one write transaction; a new key store records `check`. */
+static int ks_migrate(struct catalog *c, const unsigned char *check)
+{
+	sqlite3_stmt *st = NULL;
+	char *msg = NULL;
+	int64_t v = 0;
+	int err, rc = SQLITE_OK;
+
+	err = exec_id(c, ST_BEGIN);
+	if (err)
+		return err;
+	err = pragma_int(c, ST_KS_USER_VERSION, &v);
+	for (; !err && v < KS_SCHEMA_VERSION; v++) {
+		rc = sqlite3_exec(c->db, ks_migrations[v], NULL, NULL, &msg);
+		if (rc != SQLITE_OK) {
+			log_warnx("catalog: key store schema version %d: %s",
+				  (int)v + 1, msg ? msg : sqlite3_errstr(rc));
+			sqlite3_free(msg);
+			err = EIO;
+		}
+		if (!err && v == 0 && check) {
+			err = stmt_get(c, ST_KS_META_PUT, &st);
+			if (err)
+				break;
+			bind_text(st, 1, "key_check", &rc);
+			bind_blob(st, 2, check, KEYS_CHECK_LEN, &rc);
+			err = rc == SQLITE_OK ? step_done(c, st)
+					      : cat_err(c, rc);
+			stmt_put(c, ST_KS_META_PUT, st);
+		}
+	}
+	if (!err)
+		err = exec_id(c, ST_COMMIT);
+	if (err && !sqlite3_get_autocommit(c->db))
+		exec_id(c, ST_ROLLBACK);
+	return err;
+}
+
+/* Attaches the key store as "ks". It must exist unless `create`; it must
+ * belong to the same vault as the catalog (key check `check`). */
+static int ks_attach(struct catalog *c, const char *catalog_path, int rw,
+		     int create, const unsigned char check[KEYS_CHECK_LEN])
+{
+	unsigned char stored[KEYS_CHECK_LEN];
+	char path[PATH_MAX];
+	sqlite3_stmt *st = NULL;
+	struct stat sb;
+	int64_t app_id = 0, version = 0;
+	int err, rc = SQLITE_OK;
+
+	err = ks_path(catalog_path, path);
+	if (err)
+		return err;
+	if (stat(path, &sb) == -1) {
+		int fd = -1;
+
+		/* Connections never create files (no SQLITE_OPEN_CREATE);
+		 * an empty file is a new database to SQLite. */
+		if (errno == ENOENT && create)
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+				  0600);
+		if (fd == -1) {
+			err = errno;
+			log_warnx("catalog: key store %s: %s%s", path,
+				  strerror(err), err == ENOENT ?
+				  " (restore it, or run callvault rebuild)"
+				  : "");
+			return err;
+		}
+		close(fd);
+		sync_parent(path);
+	} else if (!S_ISREG(sb.st_mode)) {
+		log_warnx("catalog: %s: not a regular file", path);
+		return EINVAL;
+	}
+	err = stmt_get(c, ST_ATTACH, &st);
+	if (!err) {
+		bind_text(st, 1, path, &rc);
+		err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+	}
+	stmt_put(c, ST_ATTACH, st);
+	if (!err)
+		err = pragma_int(c, ST_KS_APP_ID, &app_id);
+	if (!err)
+		err = pragma_int(c, ST_KS_USER_VERSION, &version);
+	if (err)
+		return err;
+	if ((version > 0 && app_id != KS_APP_ID) ||
+	    version > KS_SCHEMA_VERSION) {
+		log_warnx("catalog: %s: not a callvault key store of schema "
+			  "version %d or older", path, KS_SCHEMA_VERSION);
+		return EINVAL;
+	}
+	if (rw) {
+		rc = sqlite3_exec(c->db, "PRAGMA ks.synchronous = FULL",
+				  NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return cat_err(c, rc);
+		err = stmt_get(c, ST_KS_JOURNAL_WAL, &st);
+		if (!err)
+			err = step_row(c, st);
+		stmt_put(c, ST_KS_JOURNAL_WAL, st);
+		if (err)
+			return err;
+	}
+	if (version < KS_SCHEMA_VERSION) {
+		if (!rw) {
+			log_warnx("catalog: %s: key store needs an upgrade; "
+				  "open it read-write once", path);
+			return EINVAL;
+		}
+		err = ks_migrate(c, check);
+		if (err)
+			return err;
+	}
+	err = ks_meta_check(c, stored);
+	if (!err && !keys_check_equal(stored, check)) {
+		log_warnx("catalog: %s belongs to another vault", path);
+		err = EINVAL;
+	}
+	return err;
+}
+
 int catalog_create(const char *path, const unsigned char check[KEYS_CHECK_LEN])
 {
 	struct catalog *c = NULL;
@@ -816,6 +1099,10 @@ int catalog_create(const char *path, const unsigned char check[KEYS_CHECK_LEN])
 		goto out;
 	}
 	err = exec_id(c, ST_COMMIT);
+	/* An existing key store (a rebuild after the catalog was lost) is
+	 * kept if it belongs to this vault. */
+	if (!err)
+		err = ks_attach(c, path, 1, 1, check);
 out:
 	if (c && err && !sqlite3_get_autocommit(c->db))
 		exec_id(c, ST_ROLLBACK);
@@ -832,6 +1119,7 @@ out:
 
 int catalog_open(const char *path, int flags, struct catalog **out)
 {
+	unsigned char check[KEYS_CHECK_LEN];
 	struct catalog *c = NULL;
 	struct stat sb;
 	int64_t app_id = 0, version = 0;
@@ -883,6 +1171,11 @@ int catalog_open(const char *path, int flags, struct catalog **out)
 		if (err)
 			goto out;
 	}
+	err = catalog_key_check(c, check);
+	if (!err)
+		err = ks_attach(c, path, rw, 0, check);
+	if (err)
+		goto out;
 	*out = c;
 	c = NULL;
 out:
@@ -1423,13 +1716,132 @@ out:
 	return err;
 }
 
-int catalog_epoch_get(struct catalog *c, int32_t day,
-		      unsigned char wrapped[KEYS_WRAPPED_LEN])
+static int calls_iter(struct catalog *c, sqlite3_stmt *st,
+		      int (*fn)(void *ctx, const struct call_record *rec),
+		      void *ctx);
+
+static void bind_node(sqlite3_stmt *st, int32_t day,
+		      const struct keys_node *n, int *rc)
+{
+	bind_i64(st, 1, day, rc);
+	bind_i64(st, 2, (int64_t)n->lo, rc);
+	bind_i64(st, 3, n->depth, rc);
+	bind_blob(st, 4, n->wrapped, KEYS_WRAPPED_LEN, rc);
+}
+
+int catalog_epoch_ensure(struct catalog *c, int32_t day,
+			 const struct keys_node *root)
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_OK;
 
-	err = stmt_get(c, ST_EPOCH_GET, &st);
+	err = stmt_get(c, ST_EPOCH_ENSURE, &st);
+	if (err)
+		goto out;
+	bind_node(st, day, root, &rc);
+	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+out:
+	stmt_put(c, ST_EPOCH_ENSURE, st);
+	return err;
+}
+
+int catalog_epoch_node(struct catalog *c, int32_t day, uint64_t num,
+		       struct keys_node *out)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t lo, depth;
+	int err, rc = SQLITE_OK;
+
+	if (num > KEYS_CALL_NUM_MAX)
+		return EINVAL;
+	err = stmt_get(c, ST_EPOCH_NODE, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, day, &rc);
+	bind_i64(st, 2, (int64_t)num, &rc);
+	err = rc == SQLITE_OK ? step_row(c, st) : cat_err(c, rc);
+	if (err)
+		goto out;
+	lo = sqlite3_column_int64(st, 0);
+	depth = sqlite3_column_int64(st, 1);
+	if (lo < 0 || depth < 0 || depth > KEYS_TREE_DEPTH) {
+		log_warnx("catalog: day %d: malformed key node", (int)day);
+		err = EIO;
+		goto out;
+	}
+	out->lo = (uint64_t)lo;
+	out->depth = (int)depth;
+	err = col_blob(st, 2, out->wrapped, KEYS_WRAPPED_LEN);
+	/* The nearest node below may end before `num`: then a puncture
+	 * removed the key of `num`. */
+	if (!err && (num - out->lo) >> (KEYS_TREE_DEPTH - out->depth) != 0)
+		err = ENOENT;
+out:
+	stmt_put(c, ST_EPOCH_NODE, st);
+	return err;
+}
+
+int catalog_epoch_replace(struct catalog *c, int32_t day,
+			  const struct keys_node *old,
+			  const struct keys_node *repl, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	int err, own, rc = SQLITE_OK;
+
+	err = op_begin(c, &own);
+	if (err)
+		return err;
+	err = stmt_get(c, ST_EPOCH_NODE_DEL, &st);
+	if (!err) {
+		bind_i64(st, 1, day, &rc);
+		bind_i64(st, 2, (int64_t)old->lo, &rc);
+		bind_i64(st, 3, old->depth, &rc);
+		err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+		if (!err && sqlite3_changes(c->db) != 1)
+			err = ENOENT;
+	}
+	stmt_put(c, ST_EPOCH_NODE_DEL, st);
+	for (size_t i = 0; !err && i < n; i++) {
+		st = NULL;
+		err = stmt_get(c, ST_EPOCH_NODE_ADD, &st);
+		if (!err) {
+			bind_node(st, day, &repl[i], &rc);
+			err = rc == SQLITE_OK ? step_done(c, st)
+					      : cat_err(c, rc);
+		}
+		stmt_put(c, ST_EPOCH_NODE_ADD, st);
+	}
+	return op_end(c, own, err);
+}
+
+int catalog_day_needs_epoch(struct catalog *c, int32_t day, int *needed)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	*needed = 0;
+	err = stmt_get(c, ST_DAY_NEEDS_EPOCH, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, day, &rc);
+	err = rc == SQLITE_OK ? step_row(c, st) : cat_err(c, rc);
+	if (!err)
+		*needed = 1;
+	else if (err == ENOENT)
+		err = 0;
+out:
+	stmt_put(c, ST_DAY_NEEDS_EPOCH, st);
+	return err;
+}
+
+int catalog_epoch_days_before(struct catalog *c, int32_t day,
+			      int32_t *days, size_t cap, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	*n = 0;
+	err = stmt_get(c, ST_EPOCH_DAYS_BEFORE, &st);
 	if (err)
 		goto out;
 	bind_i64(st, 1, day, &rc);
@@ -1437,32 +1849,228 @@ int catalog_epoch_get(struct catalog *c, int32_t day,
 		err = cat_err(c, rc);
 		goto out;
 	}
-	err = step_row(c, st);
-	if (!err)
-		err = col_blob(st, 0, wrapped, KEYS_WRAPPED_LEN);
+	while (*n < cap && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		days[(*n)++] = (int32_t)sqlite3_column_int64(st, 0);
+	if (*n < cap)
+		err = cat_err(c, rc);
 out:
-	stmt_put(c, ST_EPOCH_GET, st);
+	stmt_put(c, ST_EPOCH_DAYS_BEFORE, st);
 	return err;
 }
 
-int catalog_epoch_put(struct catalog *c, int32_t day,
-		      unsigned char wrapped[KEYS_WRAPPED_LEN])
+int catalog_call_key_put(struct catalog *c, uint64_t num, int32_t day,
+			 const unsigned char wrapped[KEYS_WRAPPED_LEN])
 {
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_OK;
 
-	/* Insert-if-absent and read back: concurrent creators of a day's
-	 * key all end up with the one that was stored first. */
-	err = stmt_get(c, ST_EPOCH_PUT, &st);
+	if (num == 0 || num > KEYS_CALL_NUM_MAX)
+		return EINVAL;
+	err = stmt_get(c, ST_CALL_KEY_PUT, &st);
 	if (err)
 		goto out;
-	bind_i64(st, 1, day, &rc);
-	bind_blob(st, 2, wrapped, KEYS_WRAPPED_LEN, &rc);
+	bind_i64(st, 1, (int64_t)num, &rc);
+	bind_i64(st, 2, day, &rc);
+	bind_blob(st, 3, wrapped, KEYS_WRAPPED_LEN, &rc);
 	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
 out:
-	stmt_put(c, ST_EPOCH_PUT, st);
+	stmt_put(c, ST_CALL_KEY_PUT, st);
+	return err;
+}
+
+int catalog_call_key_get(struct catalog *c, uint64_t num, int32_t *day,
+			 unsigned char wrapped[KEYS_WRAPPED_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	if (num == 0 || num > KEYS_CALL_NUM_MAX)
+		return ENOENT;
+	err = stmt_get(c, ST_CALL_KEY_GET, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, (int64_t)num, &rc);
+	err = rc == SQLITE_OK ? step_row(c, st) : cat_err(c, rc);
+	if (!err) {
+		*day = (int32_t)sqlite3_column_int64(st, 0);
+		err = col_blob(st, 1, wrapped, KEYS_WRAPPED_LEN);
+	}
+out:
+	stmt_put(c, ST_CALL_KEY_GET, st);
+	return err;
+}
+
+int catalog_call_key_del(struct catalog *c, uint64_t num)
+{
+	if (num == 0 || num > INT64_MAX)
+		return ENOENT;
+	return exec_key(c, ST_CALL_KEY_DEL, NULL, (int64_t)num, 1);
+}
+
+int catalog_restriction_put(struct catalog *c,
+			    const struct catalog_restriction *r)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	if (r->num == 0 || r->num > INT64_MAX || r->until_ms < 0 ||
+	    !str_fits(r->by, sizeof r->by) ||
+	    !str_fits(r->reason, sizeof r->reason))
+		return EINVAL;
+	err = stmt_get(c, ST_RESTRICT_PUT, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, (int64_t)r->num, &rc);
+	bind_i64(st, 2, r->since_ms, &rc);
+	bind_i64(st, 3, r->until_ms, &rc);
+	bind_text(st, 4, r->by, &rc);
+	bind_text(st, 5, r->reason, &rc);
+	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+out:
+	stmt_put(c, ST_RESTRICT_PUT, st);
+	return err;
+}
+
+int catalog_restriction_get(struct catalog *c, uint64_t num,
+			    struct catalog_restriction *out)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	memset(out, 0, sizeof *out);
+	if (num == 0 || num > INT64_MAX)
+		return ENOENT;
+	err = stmt_get(c, ST_RESTRICT_GET, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, (int64_t)num, &rc);
+	err = rc == SQLITE_OK ? step_row(c, st) : cat_err(c, rc);
+	if (err)
+		goto out;
+	out->num = num;
+	out->since_ms = sqlite3_column_int64(st, 0);
+	out->until_ms = sqlite3_column_int64(st, 1);
+	err = col_text(st, 2, out->by, sizeof out->by);
 	if (!err)
-		err = catalog_epoch_get(c, day, wrapped);
+		err = col_text(st, 3, out->reason, sizeof out->reason);
+out:
+	stmt_put(c, ST_RESTRICT_GET, st);
+	return err;
+}
+
+int catalog_restriction_del(struct catalog *c, uint64_t num)
+{
+	if (num == 0 || num > INT64_MAX)
+		return ENOENT;
+	return exec_key(c, ST_RESTRICT_DEL, NULL, (int64_t)num, 1);
+}
+
+int catalog_tombstone_put(struct catalog *c, uint64_t num, int32_t day,
+			  int64_t at_ms)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	if (num == 0 || num > INT64_MAX)
+		return EINVAL;
+	err = stmt_get(c, ST_TOMB_PUT, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, (int64_t)num, &rc);
+	bind_i64(st, 2, day, &rc);
+	bind_i64(st, 3, at_ms, &rc);
+	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+out:
+	stmt_put(c, ST_TOMB_PUT, st);
+	return err;
+}
+
+int catalog_tombstoned(struct catalog *c, uint64_t num)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	if (num == 0 || num > INT64_MAX)
+		return ENOENT;
+	err = stmt_get(c, ST_TOMB_GET, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, (int64_t)num, &rc);
+	err = rc == SQLITE_OK ? step_row(c, st) : cat_err(c, rc);
+out:
+	stmt_put(c, ST_TOMB_GET, st);
+	return err;
+}
+
+int catalog_calls_tombstoned(struct catalog *c,
+			     int (*fn)(void *ctx,
+				       const struct call_record *rec),
+			     void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int err;
+
+	err = stmt_get(c, ST_CALLS_TOMBSTONED, &st);
+	if (!err)
+		err = calls_iter(c, st, fn, ctx);
+	stmt_put(c, ST_CALLS_TOMBSTONED, st);
+	return err;
+}
+
+int catalog_note_add(struct catalog *c, uint64_t num, int64_t at_ms,
+		     const char *login, const char *text)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	if (num == 0 || num > INT64_MAX || !str_fits(login, CALL_LOGIN_LEN) ||
+	    !str_ok(text, CATALOG_NOTE_LEN))
+		return EINVAL;
+	err = stmt_get(c, ST_NOTE_ADD, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, (int64_t)num, &rc);
+	bind_i64(st, 2, at_ms, &rc);
+	bind_text(st, 3, login, &rc);
+	bind_text(st, 4, text, &rc);
+	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+out:
+	stmt_put(c, ST_NOTE_ADD, st);
+	return err;
+}
+
+int catalog_notes_of(struct catalog *c, uint64_t num,
+		     int (*fn)(void *ctx, int64_t at_ms, const char *login,
+			       const char *text),
+		     void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	char login[CALL_LOGIN_LEN];
+	int err, rc = SQLITE_OK;
+
+	if (num == 0 || num > INT64_MAX)
+		return 0;
+	err = stmt_get(c, ST_NOTES_OF, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, (int64_t)num, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(st, 2);
+
+		err = col_text(st, 1, login, sizeof login);
+		if (!err)
+			err = fn(ctx, sqlite3_column_int64(st, 0), login,
+				 text ? text : "");
+		if (err)
+			goto out;
+	}
+	err = cat_err(c, rc);
+out:
+	stmt_put(c, ST_NOTES_OF, st);
 	return err;
 }
 
@@ -1534,7 +2142,6 @@ int catalog_call_insert(struct catalog *c, const struct call_record *r)
 	bind_i64(st, 16, r->source_rate, &rc);
 	bind_i64(st, 17, (int64_t)r->size, &rc);
 	bind_i64(st, 18, r->ingested_ms, &rc);
-	bind_i64(st, 19, r->restricted ? 1 : 0, &rc);
 	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
 out:
 	stmt_put(c, ST_CALL_INSERT, st);
@@ -1574,7 +2181,11 @@ static int read_call(sqlite3_stmt *st, struct call_record *r)
 	r->source_rate = (uint32_t)sqlite3_column_int64(st, 15);
 	r->size = (uint64_t)sqlite3_column_int64(st, 16);
 	r->ingested_ms = sqlite3_column_int64(st, 17);
-	r->restricted = sqlite3_column_int(st, 18) != 0;
+	/* A restriction holds until lifted (until 0) or until its end. */
+	if (sqlite3_column_type(st, 18) != SQLITE_NULL) {
+		int64_t until = sqlite3_column_int64(st, 18);
+		r->restricted = until == 0 || clock_now_ms() < until;
+	}
 	return err;
 }
 
@@ -1923,11 +2534,37 @@ static int delete_by_key(struct catalog *c, enum stmt_id id, int64_t key)
 	return err;
 }
 
+int catalog_call_purge_ks(struct catalog *c, uint64_t num)
+{
+	int err, own;
+
+	if (num == 0 || num >= INT64_MAX)
+		return EINVAL;
+	err = op_begin(c, &own);
+	if (err)
+		return err;
+	/* Most calls have none of these rows. */
+	err = exec_key(c, ST_CALL_KEY_DEL, NULL, (int64_t)num, 0);
+	if (!err)
+		err = exec_key(c, ST_RESTRICT_DEL, NULL, (int64_t)num, 0);
+	if (!err)
+		err = exec_key(c, ST_NOTES_DEL, NULL, (int64_t)num, 0);
+	return op_end(c, own, err);
+}
+
 int catalog_call_delete(struct catalog *c, uint64_t num)
 {
-	if (num >= INT64_MAX)
+	int err, own;
+
+	if (num == 0 || num >= INT64_MAX)
 		return EINVAL;
-	return delete_by_key(c, ST_CALL_DELETE, (int64_t)num);
+	err = op_begin(c, &own);
+	if (err)
+		return err;
+	err = delete_by_key(c, ST_CALL_DELETE, (int64_t)num);
+	if (!err)
+		err = catalog_call_purge_ks(c, num);
+	return op_end(c, own, err);
 }
 
 int catalog_epoch_destroy(struct catalog *c, int32_t day)

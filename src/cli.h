@@ -56,6 +56,16 @@ int cli_open_vault(const char *dir, const char *key_file, int flags,
 /* The catalog of the vault for this (single-threaded) process. */
 struct catalog *cli_catalog(struct vault *v);
 
+/* Who runs the command: uid, and login and roles if the directory knows
+ * the uid (login "" otherwise). */
+struct cli_actor {
+	uint32_t uid;
+	const char *login;   /* points into user */
+	unsigned roles;
+	struct catalog_user user;
+};
+void cli_actor(struct vault *v, struct cli_actor *a);
+
 /* Records a CLI act in the audit trail: the invoking uid (and its login
  * and roles if the directory knows it), the action, the call (0: none),
  * the outcome ("ok" or "error") and a detail. Returns 0 or 1 after saying
@@ -79,5 +89,9 @@ int cmd_audit(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_erase(int argc, char **argv);
+int cmd_restrict(int argc, char **argv);
+int cmd_unrestrict(int argc, char **argv);
+int cmd_amend(int argc, char **argv);
 
 #endif

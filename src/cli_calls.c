@@ -249,7 +249,24 @@ static int verify_blob(void *ctx, int32_t day, uint64_t num)
 	vc->id = id;
 	rc = catalog_call_get(vc->c, num, &rec);
 	if (rc == ENOENT) {
-		printf("%s: blob has no catalog entry (run rebuild)\n", id);
+		struct secret key = keys_secret_new();
+
+		/* A blob without a row: a leftover of an erasure or expiry
+		 * (its key is destroyed, nothing can read it), or a call the
+		 * catalog lost (rebuild brings it back). */
+		memset(&rec, 0, sizeof rec);
+		rec.num = num;
+		rec.day = day;
+		if (catalog_tombstoned(vc->c, num) == 0)
+			printf("%s: erased call; its key is destroyed and the "
+			       "file can be deleted\n", id);
+		else if (key.b && vault_call_key(vc->v, &rec, &key) == ENOENT)
+			printf("%s: its key is destroyed (expired); the file "
+			       "can be deleted\n", id);
+		else
+			printf("%s: blob has no catalog entry (run "
+			       "rebuild)\n", id);
+		keys_secret_free(&key);
 		vc->bad++;
 		return 0;
 	}

@@ -27,6 +27,7 @@
 #include "callvault/meta.h"
 #include "callvault/policy.h"
 #include "callvault/retention.h"
+#include "callvault/rights.h"
 #include "callvault/spool.h"
 #include "callvault/tree.h"
 
@@ -484,9 +485,11 @@ static int pending_dir(const struct tree_node *n, uint64_t *id)
 
 /* --- attributes ------------------------------------------------------- */
 
-static char *render_json(const struct call_record *rec, size_t *len)
+/* The .json of a call, with its notes. */
+static char *render_json(struct catalog *c, const struct call_record *rec,
+			 size_t *len)
 {
-	return meta_render(rec, NULL, 0, len);
+	return rights_render_json(c, rec, len);
 }
 
 static void day_start(int32_t day, struct timespec *ts)
@@ -576,7 +579,7 @@ static int node_attr(struct fs *fs, struct caller *cl,
 			st->st_size = (off_t)rec->size;
 		} else {
 			size_t len = 0;
-			char *js = render_json(rec, &len);
+			char *js = render_json(cl->c, rec, &len);
 			if (!js)
 				return ENOMEM;
 			free(js);
@@ -1076,7 +1079,7 @@ static void cv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * above, so their pages may stay in the kernel's cache. */
 		fi->keep_cache = 1;
 	} else {
-		f->json = render_json(&rec, &f->json_len);
+		f->json = render_json(cl.c, &rec, &f->json_len);
 		if (!f->json) {
 			rc = ENOMEM;
 			goto out;

@@ -40,22 +40,6 @@ static int resolve_agent(struct catalog *c, const char *login,
 	return 0;
 }
 
-/* The day's epoch key, created on first use. */
-static int epoch_key(struct vault *v, struct catalog *c, int32_t day,
-		     unsigned char wrapped[KEYS_WRAPPED_LEN])
-{
-	int rc = catalog_epoch_get(c, day, wrapped);
-
-	if (rc != ENOENT)
-		return rc;
-	rc = keys_epoch_new(vault_keys(v), day, wrapped);
-	if (rc)
-		return rc;
-	/* If another ingest made the day's key first, put() hands back that
-	 * one, so a day never has two keys. */
-	return catalog_epoch_put(c, day, wrapped);
-}
-
 int ingest_call(struct vault *v, const struct audio_source *audio,
 		const char *meta_json, size_t meta_len,
 		int64_t fallback_start_ms, struct call_record *out, char *err,
@@ -65,7 +49,7 @@ int ingest_call(struct vault *v, const struct audio_source *audio,
 	const struct meta_number_rules rules = { cfg->country_code,
 						 cfg->trunk_prefix };
 	const struct audio_params params = { cfg->bitrate, cfg->complexity };
-	unsigned char wrapped[KEYS_WRAPPED_LEN], ad[16];
+	unsigned char ad[16];
 	struct meta_recorder m;
 	struct call_record rec;
 	struct audio_result res;
@@ -102,8 +86,8 @@ int ingest_call(struct vault *v, const struct audio_source *audio,
 	rec.day = clock_local_day(rec.start_ms);
 
 	rc = catalog_call_num_next(c, &rec.num);
-	if (!rc)
-		rc = epoch_key(v, c, rec.day, wrapped);
+	if (!rc && rec.num > KEYS_CALL_NUM_MAX)
+		rc = EOVERFLOW;
 	if (rc) {
 		snprintf(err, errlen, "catalog: %s", strerror(rc));
 		goto out;
@@ -114,7 +98,7 @@ int ingest_call(struct vault *v, const struct audio_source *audio,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	rc = keys_call_key(vault_keys(v), rec.day, wrapped, rec.num, &key);
+	rc = vault_call_key_new(v, c, &rec, &key);
 	if (rc) {
 		snprintf(err, errlen, "epoch key of the day: %s",
 			 strerror(rc));

@@ -29,17 +29,19 @@ enum {
 };
 
 #define MASTER_CTX "cvmaster"
-#define CALL_CTX "cvcall01"
+#define TREE_CTX "cvtree01"
 #define CHECK_LABEL "callvault key check v1"
-#define EPOCH_AD_MAGIC "cvepoch1"
-#define EPOCH_AD_LEN 12
+#define NODE_AD_MAGIC "cvnode01"
+#define NODE_AD_LEN 21
+#define CALL_WRAP_AD_MAGIC "cvcallk1"
+#define CALL_WRAP_AD_LEN 20
 #define SPOOL_LABEL "cvspool1"
 #define SPOOL_LABEL_LEN 8
 #define SPOOL_ID_LEN 16
 
 _Static_assert(sizeof(MASTER_CTX) - 1 == crypto_kdf_CONTEXTBYTES,
 	       "kdf context is 8 bytes");
-_Static_assert(sizeof(CALL_CTX) - 1 == crypto_kdf_CONTEXTBYTES,
+_Static_assert(sizeof(TREE_CTX) - 1 == crypto_kdf_CONTEXTBYTES,
 	       "kdf context is 8 bytes");
 _Static_assert(KEYS_KEY_LEN == crypto_kdf_KEYBYTES, "master key size");
 _Static_assert(KEYS_KEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
@@ -390,57 +392,190 @@ int keys_check_equal(const unsigned char a[KEYS_CHECK_LEN],
 	return sodium_memcmp(a, b, KEYS_CHECK_LEN) == 0;
 }
 
-static void epoch_ad(int32_t day, unsigned char ad[EPOCH_AD_LEN])
+/* AD of a wrapped tree node: magic, day, depth, first call number. */
+static void node_ad(int32_t day, const struct keys_node *n,
+		    unsigned char ad[NODE_AD_LEN])
 {
-	memcpy(ad, EPOCH_AD_MAGIC, 8);
+	memcpy(ad, NODE_AD_MAGIC, 8);
 	le32_put(ad + 8, (uint32_t)day);
+	ad[12] = (unsigned char)n->depth;
+	le64_put(ad + 13, n->lo);
+}
+
+/* 1 if node `n` is well formed and covers call number `num`. */
+static int node_covers(const struct keys_node *n, uint64_t num)
+{
+	unsigned shift;
+
+	if (n->depth < 0 || n->depth > KEYS_TREE_DEPTH ||
+	    num > KEYS_CALL_NUM_MAX)
+		return 0;
+	shift = (unsigned)(KEYS_TREE_DEPTH - n->depth);
+	return n->lo >> shift << shift == n->lo && num >> shift == n->lo >> shift;
+}
+
+static void node_wrap(const struct keyring *ring, int32_t day,
+		      struct keys_node *n, const unsigned char seed[KEYS_KEY_LEN])
+{
+	unsigned char ad[NODE_AD_LEN];
+
+	node_ad(day, n, ad);
+	randombytes_buf(n->wrapped, KEYS_NONCE_LEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(
+		n->wrapped + KEYS_NONCE_LEN, NULL, seed, KEYS_KEY_LEN, ad,
+		sizeof ad, NULL, n->wrapped, sub(ring, SUB_WRAP));
+}
+
+static int node_unwrap(const struct keyring *ring, int32_t day,
+		       const struct keys_node *n, unsigned char *seed)
+{
+	unsigned char ad[NODE_AD_LEN];
+
+	node_ad(day, n, ad);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+		    seed, NULL, NULL, n->wrapped + KEYS_NONCE_LEN,
+		    KEYS_KEY_LEN + KEYS_TAG_LEN, ad, sizeof ad, n->wrapped,
+		    sub(ring, SUB_WRAP)) != 0)
+		return EBADMSG;
+	return 0;
+}
+
+/* The bit of `num` that chooses the child below depth `d`. */
+static unsigned path_bit(uint64_t num, int d)
+{
+	return (unsigned)(num >> (KEYS_TREE_DEPTH - 1 - d)) & 1;
+}
+
+/* seed := its child `bit`. `tmp` is guarded scratch of KEYS_KEY_LEN. */
+static void tree_child(unsigned char *seed, unsigned bit, unsigned char *tmp)
+{
+	crypto_kdf_derive_from_key(tmp, KEYS_KEY_LEN, bit, TREE_CTX, seed);
+	memcpy(seed, tmp, KEYS_KEY_LEN);
 }
 
 int keys_epoch_new(const struct keyring *ring, int32_t day,
-		   unsigned char wrapped[KEYS_WRAPPED_LEN])
+		   struct keys_node *root)
 {
-	struct secret epoch = keys_secret_new();
-	unsigned char ad[EPOCH_AD_LEN];
+	struct secret seed = keys_secret_new();
 
-	if (!epoch.b)
+	if (!seed.b)
 		return ENOMEM;
-	randombytes_buf(epoch.b, KEYS_KEY_LEN);
-	randombytes_buf(wrapped, KEYS_NONCE_LEN);
-	epoch_ad(day, ad);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(
-		wrapped + KEYS_NONCE_LEN, NULL, epoch.b, KEYS_KEY_LEN, ad,
-		sizeof ad, NULL, wrapped, sub(ring, SUB_WRAP));
-	keys_secret_free(&epoch);
+	root->lo = 0;
+	root->depth = 0;
+	randombytes_buf(seed.b, KEYS_KEY_LEN);
+	node_wrap(ring, day, root, seed.b);
+	keys_secret_free(&seed);
 	return 0;
 }
 
 int keys_call_key(const struct keyring *ring, int32_t day,
-		  const unsigned char wrapped[KEYS_WRAPPED_LEN], uint64_t num,
+		  const struct keys_node *node, uint64_t num,
 		  struct secret *out)
 {
-	struct secret epoch = keys_secret_new();
-	unsigned char ad[EPOCH_AD_LEN];
-	int err = 0;
+	struct secret tmp = keys_secret_new();
+	int err;
 
-	if (!out || !out->b) {
-		keys_secret_free(&epoch);
-		return EINVAL;
-	}
-	if (!epoch.b)
-		return ENOMEM;
-	epoch_ad(day, ad);
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    epoch.b, NULL, NULL, wrapped + KEYS_NONCE_LEN,
-		    KEYS_KEY_LEN + KEYS_TAG_LEN, ad, sizeof ad, wrapped,
-		    sub(ring, SUB_WRAP)) != 0) {
-		err = EBADMSG;
+	if (!out || !out->b || !node_covers(node, num)) {
+		err = EINVAL;
 		goto out;
 	}
-	crypto_kdf_derive_from_key(out->b, KEYS_KEY_LEN, num, CALL_CTX,
-				   epoch.b);
+	if (!tmp.b) {
+		err = ENOMEM;
+		goto out;
+	}
+	err = node_unwrap(ring, day, node, out->b);
+	for (int d = node->depth; !err && d < KEYS_TREE_DEPTH; d++)
+		tree_child(out->b, path_bit(num, d), tmp.b);
+	if (err)
+		sodium_memzero(out->b, KEYS_KEY_LEN);
 out:
-	keys_secret_free(&epoch);
+	keys_secret_free(&tmp);
 	return err;
+}
+
+int keys_puncture(const struct keyring *ring, int32_t day,
+		  const struct keys_node *node, uint64_t num,
+		  struct keys_node out[KEYS_TREE_DEPTH], size_t *nout)
+{
+	struct secret seed = keys_secret_new(), sib = keys_secret_new(),
+		      tmp = keys_secret_new();
+	size_t n = 0;
+	int err;
+
+	*nout = 0;
+	if (!node_covers(node, num)) {
+		err = EINVAL;
+		goto out;
+	}
+	if (!seed.b || !sib.b || !tmp.b) {
+		err = ENOMEM;
+		goto out;
+	}
+	err = node_unwrap(ring, day, node, seed.b);
+	for (int d = node->depth; !err && d < KEYS_TREE_DEPTH; d++) {
+		unsigned bit = path_bit(num, d), shift;
+
+		/* The sibling at depth d + 1 covers the half of this node
+		 * that `num` is not in. */
+		memcpy(sib.b, seed.b, KEYS_KEY_LEN);
+		tree_child(sib.b, bit ^ 1, tmp.b);
+		shift = (unsigned)(KEYS_TREE_DEPTH - 1 - d);
+		out[n].depth = d + 1;
+		out[n].lo = ((num >> shift) ^ 1) << shift;
+		node_wrap(ring, day, &out[n], sib.b);
+		n++;
+		tree_child(seed.b, bit, tmp.b);
+	}
+	if (!err)
+		*nout = n;
+out:
+	keys_secret_free(&seed);
+	keys_secret_free(&sib);
+	keys_secret_free(&tmp);
+	return err;
+}
+
+static void call_wrap_ad(int32_t day, uint64_t num,
+			 unsigned char ad[CALL_WRAP_AD_LEN])
+{
+	memcpy(ad, CALL_WRAP_AD_MAGIC, 8);
+	le32_put(ad + 8, (uint32_t)day);
+	le64_put(ad + 12, num);
+}
+
+int keys_call_wrap(const struct keyring *ring, int32_t day, uint64_t num,
+		   const struct secret *key,
+		   unsigned char wrapped[KEYS_WRAPPED_LEN])
+{
+	unsigned char ad[CALL_WRAP_AD_LEN];
+
+	if (!key || !key->b)
+		return EINVAL;
+	call_wrap_ad(day, num, ad);
+	randombytes_buf(wrapped, KEYS_NONCE_LEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(
+		wrapped + KEYS_NONCE_LEN, NULL, key->b, KEYS_KEY_LEN, ad,
+		sizeof ad, NULL, wrapped, sub(ring, SUB_WRAP));
+	return 0;
+}
+
+int keys_call_unwrap(const struct keyring *ring, int32_t day, uint64_t num,
+		     const unsigned char wrapped[KEYS_WRAPPED_LEN],
+		     struct secret *out)
+{
+	unsigned char ad[CALL_WRAP_AD_LEN];
+
+	if (!out || !out->b)
+		return EINVAL;
+	call_wrap_ad(day, num, ad);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+		    out->b, NULL, NULL, wrapped + KEYS_NONCE_LEN,
+		    KEYS_KEY_LEN + KEYS_TAG_LEN, ad, sizeof ad, wrapped,
+		    sub(ring, SUB_WRAP)) != 0) {
+		sodium_memzero(out->b, KEYS_KEY_LEN);
+		return EBADMSG;
+	}
+	return 0;
 }
 
 void keys_number_hash(const struct keyring *ring, const char *e164,

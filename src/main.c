@@ -141,28 +141,41 @@ struct catalog *cli_catalog(struct vault *v)
 	return c;
 }
 
+void cli_actor(struct vault *v, struct cli_actor *a)
+{
+	struct catalog *c = vault_catalog(v);
+	unsigned untrained;
+
+	memset(a, 0, sizeof *a);
+	a->uid = (uint32_t)getuid();
+	if (c && catalog_user_by_uid(c, a->uid, &a->user) == 0) {
+		a->login = a->user.login;
+		a->roles = policy_effective_roles(
+			&a->user, 0, clock_local_day(clock_now_ms()),
+			&untrained);
+	} else {
+		a->login = "";
+	}
+}
+
 int cli_audit(struct vault *v, const char *action, uint64_t call_num,
 	      const char *outcome, const char *detail)
 {
 	struct catalog *c = vault_catalog(v);
-	struct catalog_user u;
-	struct audit_event ev = { .uid = (uint32_t)getuid(),
-				  .login = "",
-				  .action = action,
-				  .call_num = call_num,
-				  .outcome = outcome,
-				  .detail = detail };
+	struct cli_actor a;
+	struct audit_event ev;
 	int rc;
 
 	if (!c)
 		return 1;
-	if (catalog_user_by_uid(c, ev.uid, &u) == 0) {
-		unsigned untrained;
-		ev.login = u.login;
-		ev.roles = policy_effective_roles(&u, 0,
-						  clock_local_day(clock_now_ms()),
-						  &untrained);
-	}
+	cli_actor(v, &a);
+	ev = (struct audit_event){ .uid = a.uid,
+				   .login = a.login,
+				   .roles = a.roles,
+				   .action = action,
+				   .call_num = call_num,
+				   .outcome = outcome,
+				   .detail = detail };
 	rc = audit_append(c, vault_keys(v), &ev, 1);
 	if (rc) {
 		cli_error("cannot write the audit trail: %s", strerror(rc));
@@ -383,6 +396,27 @@ static const struct cli_command commands[] = {
 	  "Makes expiry final now (a mount does it every sweep_interval):\n"
 	  "deletes the blobs and rows of expired calls and destroys the key\n"
 	  "of every day none of whose calls is left. Audited.\n" },
+	{ "erase", cmd_erase,
+	  "erase VAULT CALL_ID --reason TEXT\n"
+	  "Erasure on request: the call is gone at once from every view, its\n"
+	  "key is destroyed (its day's other calls keep theirs) and its blob\n"
+	  "deleted; a tombstone keeps rebuild from ever restoring it. A\n"
+	  "restricted call must be unrestricted first. Audited.\n" },
+	{ "restrict", cmd_restrict,
+	  "restrict VAULT CALL_ID --reason TEXT [--until YYYY-MM-DD|RFC3339]\n"
+	  "Restriction of processing / legal hold: agents and supervisors no\n"
+	  "longer see the call, admins see it marked \"restricted\"; it is\n"
+	  "kept past its expiry until the restriction ends (--until, local\n"
+	  "midnight starting that day) or is lifted. Audited.\n" },
+	{ "unrestrict", cmd_unrestrict,
+	  "unrestrict VAULT CALL_ID --reason TEXT\n"
+	  "Lifts a restriction. A call past its expiry vanishes at once and\n"
+	  "is deleted by the next sweep. Audited.\n" },
+	{ "amend", cmd_amend,
+	  "amend VAULT CALL_ID --note TEXT\n"
+	  "Appends a dated note, signed with your login, to the call's\n"
+	  "\"notes\" in its .json; recorded facts are never rewritten.\n"
+	  "Audited.\n" },
 	{ "verify", cmd_verify,
 	  "verify VAULT\n"
 	  "Authenticates every chunk of every blob; exit 1 if any is bad.\n" },

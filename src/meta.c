@@ -691,6 +691,19 @@ static json_t *str_or_null(const char *s)
 	return s[0] ? json_string(s) : json_null();
 }
 
+int meta_text_valid(const char *text)
+{
+	json_t *j;
+
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+		if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
+			return 0;
+	/* jansson refuses strings that are not UTF-8. */
+	j = json_string(text);
+	json_decref(j);
+	return j != NULL;
+}
+
 char *meta_render(const struct call_record *rec, const struct meta_note *notes,
 		  size_t nnotes, size_t *len)
 {

@@ -11,6 +11,7 @@
 #include "callvault/audit.h"
 #include "callvault/clock.h"
 #include "callvault/log.h"
+#include "callvault/rights.h"
 #include "callvault/vault.h"
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -81,13 +82,7 @@ static int take_expired(void *ctx, const struct call_record *rec)
 	return 0;
 }
 
-static int stop_at_first(void *ctx, uint32_t agent_id)
-{
-	(void)agent_id;
-	*(int *)ctx = 1;
-	return 1;
-}
-
+/* Audited act on the catalog: `act` and its audit entry commit together. */
 static int audited(struct vault *v, struct catalog *c, const char *action,
 		   uint64_t num, const char *detail,
 		   int (*act)(struct catalog *c, int64_t key), int64_t key)
@@ -112,14 +107,95 @@ static int audited(struct vault *v, struct catalog *c, const char *action,
 	return rc;
 }
 
-static int delete_call(struct catalog *c, int64_t num)
-{
-	return catalog_call_delete(c, (uint64_t)num);
-}
-
 static int destroy_key(struct catalog *c, int64_t day)
 {
 	return catalog_epoch_destroy(c, (int32_t)day);
+}
+
+/* Calls are removed in batches: one transaction per file per batch, not
+ * one per call, so that a day of expiries costs seconds, not minutes of
+ * fsyncs. */
+#define BATCH 128
+
+/* Removes the calls v[0..n): blobs, then what the key store holds for
+ * them (own keys: key material goes before anything else can fail), then
+ * rows with their audit entries. Calls whose blob cannot be deleted stay
+ * for the next sweep. */
+static int expire_batch(struct vault *v, struct catalog *c,
+			struct call_record *calls, size_t n,
+			struct retention_stats *st)
+{
+	struct audit_event ev[BATCH];
+	size_t ok = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		rc = store_blob_unlink(vault_store(v), calls[i].day,
+				       calls[i].num);
+		if (rc && rc != ENOENT) {
+			log_warnx("sweep: c-%06" PRIu64 ": cannot delete the "
+				  "blob: %s", calls[i].num, strerror(rc));
+			st->errors++;
+			continue;
+		}
+		calls[ok] = calls[i];
+		ev[ok] = (struct audit_event){ .uid = (uint32_t)getuid(),
+					       .login = "",
+					       .action = "expire",
+					       .call_num = calls[i].num,
+					       .outcome = "ok",
+					       .detail = "retention period over" };
+		ok++;
+	}
+	if (!ok)
+		return 0;
+	rc = catalog_begin(c);
+	for (size_t i = 0; !rc && i < ok; i++)
+		rc = catalog_call_purge_ks(c, calls[i].num);
+	if (!rc)
+		rc = catalog_commit(c);
+	else
+		catalog_rollback(c);
+	if (!rc)
+		rc = catalog_begin(c);
+	for (size_t i = 0; !rc && i < ok; i++) {
+		rc = catalog_call_delete(c, calls[i].num);
+		if (rc == ENOENT)
+			rc = 0; /* a concurrent sweep got there first */
+	}
+	if (!rc)
+		rc = audit_append_in(c, vault_keys(v), ev, ok);
+	if (!rc) {
+		rc = catalog_commit(c);
+	} else {
+		catalog_rollback(c);
+	}
+	if (rc) {
+		log_warnx("sweep: %s", strerror(rc));
+		st->errors++;
+		return rc;
+	}
+	st->calls += (unsigned)ok;
+	return 0;
+}
+
+/* Destroys the key tree of `day` if no call left on it needs it. */
+static void retire_day(struct vault *v, struct catalog *c, int32_t day,
+		       struct retention_stats *st)
+{
+	char detail[64], name[CLOCK_DAY_LEN];
+	int needed = 1, e;
+
+	e = catalog_day_needs_epoch(c, day, &needed);
+	if (e || needed)
+		return;
+	clock_format_day(day, name);
+	snprintf(detail, sizeof detail, "epoch key of %s destroyed", name);
+	e = audited(v, c, "destroy-key", 0, detail, destroy_key, day);
+	if (e == 0)
+		st->keys++;
+	else if (e != ENOENT)
+		st->errors++;
 }
 
 int retention_sweep(struct vault *v, int64_t now_ms,
@@ -129,52 +205,47 @@ int retention_sweep(struct vault *v, int64_t now_ms,
 	const int months = vault_config(v)->retention_months;
 	struct candidates cand = { .months = months, .now_ms = now_ms };
 	struct catalog *c = vault_catalog(v);
+	unsigned erased = 0;
 	int rc;
 
 	memset(st, 0, sizeof *st);
 	if (!c)
 		return EIO;
+	/* Erasures a crash interrupted. */
+	if (rights_finish_erasures(v, gone, ctx, &erased) != 0)
+		st->errors++;
 	/* Every month has at least 28 days: nothing that started later can
 	 * have expired. Collected first: no writes while a query walks. */
 	rc = catalog_calls_started_by(c, now_ms - (int64_t)months * 28 *
 						  86400000, take_expired, &cand);
-	for (size_t i = 0; !rc && i < cand.n; i++) {
-		const struct call_record *r = &cand.v[i];
-		char detail[64], day[CLOCK_DAY_LEN];
-		int left = 0, e;
+	for (size_t i = 0; !rc && i < cand.n; i += BATCH) {
+		size_t n = cand.n - i < BATCH ? cand.n - i : BATCH;
+		unsigned before = st->calls;
 
-		/* Blob first: if we stop here, the row is still there and
-		 * the next sweep finishes the job. */
-		e = store_blob_unlink(vault_store(v), r->day, r->num);
-		if (e && e != ENOENT) {
-			log_warnx("sweep: c-%06" PRIu64 ": cannot delete the "
-				  "blob: %s", r->num, strerror(e));
-			st->errors++;
+		if (expire_batch(v, c, cand.v + i, n, st) != 0)
 			continue;
-		}
-		e = audited(v, c, "expire", r->num, "retention period over",
-			    delete_call, (int64_t)r->num);
-		if (e && e != ENOENT) {
-			log_warnx("sweep: c-%06" PRIu64 ": %s", r->num,
-				  strerror(e));
-			st->errors++;
-			continue;
-		}
-		st->calls++;
-		if (gone)
-			gone(ctx, r);
-		catalog_day_agents(c, r->day, stop_at_first, &left);
-		if (left)
-			continue;
-		clock_format_day(r->day, day);
-		snprintf(detail, sizeof detail, "epoch key of %s destroyed", day);
-		e = audited(v, c, "destroy-key", 0, detail, destroy_key, r->day);
-		if (e == 0)
-			st->keys++;
-		else if (e != ENOENT)
-			st->errors++;
+		/* expire_batch moved the removed calls to the front. */
+		for (size_t j = 0; gone && j < st->calls - before; j++)
+			gone(ctx, &cand.v[i + j]);
+		for (size_t j = 0; j < st->calls - before; j++)
+			if (j == 0 || cand.v[i + j].day !=
+					      cand.v[i + j - 1].day)
+				retire_day(v, c, cand.v[i + j].day, st);
 	}
-	if (st->keys && catalog_checkpoint(c) != 0)
+	/* Days whose calls all went another way (erased, or removed by a
+	 * sweep that stopped before retiring the day): once a day lies
+	 * wholly beyond the retention period, nothing new can need it. */
+	if (!rc) {
+		int32_t days[64];
+		size_t n = 0;
+		int32_t limit = clock_local_day(now_ms - (int64_t)months * 31 *
+							 86400000) - 1;
+
+		if (catalog_epoch_days_before(c, limit, days, 64, &n) == 0)
+			for (size_t i = 0; i < n; i++)
+				retire_day(v, c, days[i], st);
+	}
+	if ((st->keys || erased) && catalog_checkpoint(c) != 0)
 		log_warnx("sweep: the WAL still holds pages; the next sweep "
 			  "checkpoints again");
 	if (st->calls)

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -392,18 +393,52 @@ int vault_call_key(struct vault *v, const struct call_record *rec,
 {
 	unsigned char wrapped[KEYS_WRAPPED_LEN];
 	struct catalog *c = vault_catalog(v);
+	struct keys_node node;
+	int32_t day;
 	int rc;
 
 	if (!c)
 		return EIO;
-	rc = catalog_epoch_get(c, rec->day, wrapped);
+	/* A key of its own (restricted call) outlives the day's tree. */
+	rc = catalog_call_key_get(c, rec->num, &day, wrapped);
+	if (rc == 0) {
+		rc = keys_call_unwrap(v->ring, day, rec->num, wrapped, out);
+		if (rc == EBADMSG)
+			log_warnx("the key of c-%06" PRIu64 " does not "
+				  "authenticate", rec->num);
+		return rc;
+	}
+	if (rc != ENOENT)
+		return rc;
+	rc = catalog_epoch_node(c, rec->day, rec->num, &node);
 	if (rc)
 		return rc;
-	rc = keys_call_key(v->ring, rec->day, wrapped, rec->num, out);
-	if (rc == EBADMSG)
-		log_warnx("epoch key of day %d does not authenticate",
+	rc = keys_call_key(v->ring, rec->day, &node, rec->num, out);
+	if (rc == EBADMSG || rc == EINVAL)
+		log_warnx("the key tree of day %d does not authenticate",
 			  (int)rec->day);
-	return rc;
+	return rc == EINVAL ? EBADMSG : rc;
+}
+
+int vault_call_key_new(struct vault *v, struct catalog *c,
+		       const struct call_record *rec, struct secret *out)
+{
+	struct keys_node root;
+	int rc;
+
+	rc = catalog_epoch_node(c, rec->day, rec->num, &root);
+	if (rc == ENOENT) {
+		/* The day's first call: a new tree, unless another ingest
+		 * stored one first. */
+		rc = keys_epoch_new(v->ring, rec->day, &root);
+		if (!rc)
+			rc = catalog_epoch_ensure(c, rec->day, &root);
+		if (!rc)
+			rc = catalog_epoch_node(c, rec->day, rec->num, &root);
+	}
+	if (rc)
+		return rc;
+	return keys_call_key(v->ring, rec->day, &root, rec->num, out);
 }
 
 int vault_blob_open(struct vault *v, const struct call_record *rec,

@@ -1,6 +1,13 @@
 /* The catalog: SQLite database VAULT/catalog.db holding the directory
- * (teams, users, grants), the wrapped epoch keys and the call index. Every
- * SQL statement of callvault lives in catalog.c.
+ * (teams, users, grants), the call index and the audit trail, and beside it
+ * the key store VAULT/keystore.db (attached to every connection) holding
+ * what rebuild needs besides the blobs: the wrapped nodes of each day's key
+ * tree, keys of calls wrapped on their own, restrictions, erasure
+ * tombstones and notes. Every SQL statement of callvault lives in catalog.c.
+ *
+ * A write that touches both files is atomic in each file but not across
+ * them (SQLite WAL): callers order such writes so that a crash between the
+ * two leaves a state the next sweep completes (see rights.c).
  *
  * A `struct catalog` is one connection and is not thread-safe: use one per
  * thread (vault_catalog() hands out per-thread connections). WAL mode,
@@ -118,13 +125,70 @@ int catalog_grant_list(struct catalog *c,
 		       int (*fn)(void *ctx, enum role role, uint32_t gid),
 		       void *ctx);
 
-/* Epoch keys, wrapped. put: inserts if absent; if another writer got there
- * first, `wrapped` is overwritten with the stored key, so every call of a
- * day uses the same key. get: ENOENT if absent or destroyed. */
-int catalog_epoch_put(struct catalog *c, int32_t day,
-		      unsigned char wrapped[KEYS_WRAPPED_LEN]);
-int catalog_epoch_get(struct catalog *c, int32_t day,
-		      unsigned char wrapped[KEYS_WRAPPED_LEN]);
+/* Key trees (keys.h). ensure: stores `root` as the day's tree if the day
+ * has no node yet (else keeps what is there). node: the node of `day` that
+ * covers call `num`; ENOENT if none does (destroyed or punctured).
+ * replace: swaps node `old` for `n` nodes, atomically (puncture). destroy:
+ * removes every node of the day (ENOENT if it had none). needs_epoch: 1
+ * if a call of the day still depends on the day's tree (has no key of its
+ * own). */
+int catalog_epoch_ensure(struct catalog *c, int32_t day,
+			 const struct keys_node *root);
+int catalog_epoch_node(struct catalog *c, int32_t day, uint64_t num,
+		       struct keys_node *out);
+int catalog_epoch_replace(struct catalog *c, int32_t day,
+			  const struct keys_node *old,
+			  const struct keys_node *repl, size_t n);
+int catalog_day_needs_epoch(struct catalog *c, int32_t day, int *needed);
+/* Up to `cap` days before `day` that still have a key tree, ascending. */
+int catalog_epoch_days_before(struct catalog *c, int32_t day,
+			      int32_t *days, size_t cap, size_t *n);
+
+/* Keys of calls wrapped on their own (keys_call_wrap): put keeps an
+ * existing one; get: ENOENT if the call has none. Deleted with the call. */
+int catalog_call_key_put(struct catalog *c, uint64_t num, int32_t day,
+			 const unsigned char wrapped[KEYS_WRAPPED_LEN]);
+int catalog_call_key_get(struct catalog *c, uint64_t num, int32_t *day,
+			 unsigned char wrapped[KEYS_WRAPPED_LEN]);
+int catalog_call_key_del(struct catalog *c, uint64_t num);
+
+/* Restrictions (legal hold). A call record's `restricted` is set while a
+ * restriction holds: until_ms 0 (until lifted) or in the future. put
+ * replaces an earlier restriction of the call; del: ENOENT if none. */
+#define CATALOG_REASON_LEN 256
+struct catalog_restriction {
+	uint64_t num;
+	int64_t since_ms;
+	int64_t until_ms;
+	char by[CALL_LOGIN_LEN];
+	char reason[CATALOG_REASON_LEN];
+};
+int catalog_restriction_put(struct catalog *c,
+			    const struct catalog_restriction *r);
+int catalog_restriction_get(struct catalog *c, uint64_t num,
+			    struct catalog_restriction *out);
+int catalog_restriction_del(struct catalog *c, uint64_t num);
+
+/* Tombstones of erased calls, kept forever: rebuild never brings a
+ * tombstoned call back. tombstoned: 0 if `num` has one, else ENOENT.
+ * calls_tombstoned: calls whose row outlived their erasure (a crash in
+ * the middle of erase), for the sweep to finish. */
+int catalog_tombstone_put(struct catalog *c, uint64_t num, int32_t day,
+			  int64_t at_ms);
+int catalog_tombstoned(struct catalog *c, uint64_t num);
+int catalog_calls_tombstoned(struct catalog *c,
+			     int (*fn)(void *ctx,
+				       const struct call_record *rec),
+			     void *ctx);
+
+/* Notes appended to a call (amend), oldest first. Deleted with the call. */
+#define CATALOG_NOTE_LEN 4096
+int catalog_note_add(struct catalog *c, uint64_t num, int64_t at_ms,
+		     const char *login, const char *text);
+int catalog_notes_of(struct catalog *c, uint64_t num,
+		     int (*fn)(void *ctx, int64_t at_ms, const char *login,
+			       const char *text),
+		     void *ctx);
 
 /* Call numbers come from a counter that never goes back, also across
  * erasures and rebuilds. */
@@ -194,15 +258,19 @@ int catalog_audit_list(struct catalog *c,
 		       void *ctx);
 
 /* Retention. Calls that started at or before start_ms, oldest first (the
- * sweeper's candidates); delete one call's row; destroy a day's wrapped
- * epoch key (secure_delete overwrites it in the database file); a
- * TRUNCATE checkpoint so that no copy of it lingers in the WAL (EBUSY if
- * a reader kept part of it: try again later). ENOENT if nothing was
- * deleted. */
+ * sweeper's candidates); delete one call's row (with its own key,
+ * restriction and notes); destroy a day's key tree (secure_delete
+ * overwrites it in the database file); a TRUNCATE checkpoint of both files
+ * so that no copy of a destroyed key lingers in a WAL (EBUSY if a reader
+ * kept part of it: try again later). ENOENT if nothing was deleted. */
 int catalog_calls_started_by(struct catalog *c, int64_t start_ms,
 			     int (*fn)(void *ctx, const struct call_record *rec),
 			     void *ctx);
 int catalog_call_delete(struct catalog *c, uint64_t num);
+/* Deletes only the key store's rows of a call (own key, restriction,
+ * notes): callers that must not leave key material behind if a crash
+ * splits a two-file commit do this first, in its own transaction. */
+int catalog_call_purge_ks(struct catalog *c, uint64_t num);
 int catalog_epoch_destroy(struct catalog *c, int32_t day);
 int catalog_checkpoint(struct catalog *c);
 

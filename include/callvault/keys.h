@@ -5,13 +5,20 @@
  *     -> subkeys derived with crypto_kdf (context "cvmaster"):
  *          wrap (epoch keys), number hash, key check, audit, snapshot,
  *          catalog MAC
- *     -> one random epoch key per local calendar day, stored in the catalog
- *        wrapped (XChaCha20-Poly1305) by the wrap subkey, AD = day number
- *          -> per-call key = crypto_kdf(epoch key, subkey id = call number,
- *             context "cvcall01")
+ *     -> one random epoch key per local calendar day: the root of a binary
+ *        tree of keys (a GGM tree) over the 48-bit call numbers. A node's
+ *        children are crypto_kdf(node, subkey id = 0 or 1, "cvtree01");
+ *        the leaf at depth 48 for call number n is that call's key.
+ *        Nodes are stored in the key store only wrapped (XChaCha20-Poly1305,
+ *        wrap subkey, AD = day, depth, first call number).
+ *     -> a restricted call's key may also be wrapped on its own, so that it
+ *        outlives its day's tree.
  *
- * Destroying a day's wrapped epoch key makes every blob of that day, and
- * every copy of it, undecryptable by the live system.
+ * Destroying a day's nodes makes every blob of that day, and every copy of
+ * it, undecryptable by the live system. Erasing one call "punctures" the
+ * tree: its covering node is replaced by the siblings along the path to its
+ * leaf, which derive every other call of the day but not that one, so that
+ * its key is destroyed while its day lives on.
  *
  * All secret material lives in sodium_malloc()ed memory. Functions return 0
  * or a positive errno. */
@@ -73,16 +80,48 @@ void keys_check_value(const struct keyring *ring,
 int keys_check_equal(const unsigned char a[KEYS_CHECK_LEN],
 		     const unsigned char b[KEYS_CHECK_LEN]);
 
-/* Makes a new random epoch key for `day` and returns it wrapped. */
-int keys_epoch_new(const struct keyring *ring, int32_t day,
-		   unsigned char wrapped[KEYS_WRAPPED_LEN]);
+/* Call numbers are the leaves of a day's key tree. */
+#define KEYS_TREE_DEPTH 48
+#define KEYS_CALL_NUM_MAX ((UINT64_C(1) << KEYS_TREE_DEPTH) - 1)
 
-/* Derives the key of call `num` from its day's wrapped epoch key. EBADMSG if
- * the wrapped key does not authenticate (wrong master key, wrong day, or a
- * tampered catalog). `out` must be a keys_secret_new() secret. */
+/* A node of a day's key tree, wrapped. It covers the call numbers
+ * [lo, lo + 2^(KEYS_TREE_DEPTH - depth)); depth 0 is the root (every
+ * number), depth KEYS_TREE_DEPTH one call. */
+struct keys_node {
+	uint64_t lo;
+	int depth;
+	unsigned char wrapped[KEYS_WRAPPED_LEN];
+};
+
+/* Makes a new random root (epoch key) for `day`, wrapped. */
+int keys_epoch_new(const struct keyring *ring, int32_t day,
+		   struct keys_node *root);
+
+/* Derives the key of call `num` from the node of its day that covers it.
+ * EINVAL if the node does not cover `num`; EBADMSG if the node does not
+ * authenticate (wrong master key, another day's or position's node, a
+ * tampered key store). `out` must be a keys_secret_new() secret. */
 int keys_call_key(const struct keyring *ring, int32_t day,
-		  const unsigned char wrapped[KEYS_WRAPPED_LEN], uint64_t num,
+		  const struct keys_node *node, uint64_t num,
 		  struct secret *out);
+
+/* Punctures `node` at `num`: fills `out` with the nodes (one per level
+ * below `node`, at most KEYS_TREE_DEPTH) that together cover every number
+ * `node` covers except `num`. Replacing `node` by them destroys the key of
+ * `num` and keeps every other key of the day. */
+int keys_puncture(const struct keyring *ring, int32_t day,
+		  const struct keys_node *node, uint64_t num,
+		  struct keys_node out[KEYS_TREE_DEPTH], size_t *nout);
+
+/* A call key wrapped on its own (AD = day and call number), for calls that
+ * must outlive their day's tree (restriction). unwrap: EBADMSG on any
+ * mismatch. */
+int keys_call_wrap(const struct keyring *ring, int32_t day, uint64_t num,
+		   const struct secret *key,
+		   unsigned char wrapped[KEYS_WRAPPED_LEN]);
+int keys_call_unwrap(const struct keyring *ring, int32_t day, uint64_t num,
+		     const unsigned char wrapped[KEYS_WRAPPED_LEN],
+		     struct secret *out);
 
 /* Keyed BLAKE2b-256 of a normalised E.164 number, the subject index. */
 void keys_number_hash(const struct keyring *ring, const char *e164,

@@ -56,6 +56,10 @@ char *meta_blob_encode(const struct call_record *rec);
 int meta_blob_decode(const char *json, size_t len, struct call_record *rec,
 		     char *err, size_t errlen);
 
+/* 1 if `text` is valid UTF-8 without control characters other than
+ * newline and tab: what a note may hold. */
+int meta_text_valid(const char *text);
+
 /* One appended note (rectification/completion). */
 struct meta_note {
 	int64_t at_ms;

@@ -48,11 +48,18 @@ struct store *vault_store(struct vault *v);
  * when the thread exits or the vault is closed. NULL on failure (logged). */
 struct catalog *vault_catalog(struct vault *v);
 
-/* The key of a call: unwraps its day's epoch key and derives the call key.
- * ENOENT if the epoch key is gone (expired), EBADMSG if it does not
- * authenticate. */
+/* The key of a call: its own wrapped key if it has one (restricted), else
+ * derived from the node of its day's key tree that covers it. ENOENT if
+ * the key is gone (expired, erased), EBADMSG if it does not authenticate. */
 int vault_call_key(struct vault *v, const struct call_record *rec,
 		   struct secret *out);
+
+/* The key of a new call `rec` (day and number set), for ingest: creates
+ * the day's key tree on its first call. Uses connection `c`. ENOENT if the
+ * day's tree no longer covers the number (cannot happen for a number from
+ * catalog_call_num_next). */
+int vault_call_key_new(struct vault *v, struct catalog *c,
+		       const struct call_record *rec, struct secret *out);
 
 /* Opens the blob of a call for reading (blob_open with its call key). */
 int vault_blob_open(struct vault *v, const struct call_record *rec,

@@ -62,9 +62,10 @@ def blob_path(v, call):
 
 
 def epoch_rows(v, call):
+    """Nodes of the call's day key tree in the key store (1: the root)."""
     day = (call.start.astimezone(UTC).date() - dt.date(1970, 1, 1)).days
-    p = H.run(["sqlite3", os.path.join(v.path, "catalog.db"),
-               "SELECT count(*) FROM epochs WHERE day = %d" % day])
+    p = H.run(["sqlite3", os.path.join(v.path, "keystore.db"),
+               "SELECT count(*) FROM epoch_nodes WHERE day = %d" % day])
     assert p.returncode == 0, p.stderr
     return int(p.stdout.strip())
 

@@ -45,10 +45,18 @@ static void rm_suffix(const char *suffix)
 
 static void cleanup(struct catalog *c)
 {
+	static const char *const ks[] = { "keystore.db", "keystore.db-wal",
+					  "keystore.db-shm" };
+	char p[160];
+
 	catalog_close(c);
 	rm_suffix("");
 	rm_suffix("-wal");
 	rm_suffix("-shm");
+	for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+		snprintf(p, sizeof p, "%s/%s", tmpdir, ks[i]);
+		unlink(p);
+	}
 	rmdir(tmpdir);
 }
 
@@ -521,25 +529,113 @@ static void test_roles(void)
 	CHECK_INT(role_parse("Admin"), 0);
 }
 
+static struct keys_node node_of(uint64_t lo, int depth, unsigned char fill)
+{
+	struct keys_node n = { .lo = lo, .depth = depth };
+
+	memset(n.wrapped, fill, sizeof n.wrapped);
+	return n;
+}
+
 static void test_epochs(void)
 {
 	struct catalog *c = fresh();
-	unsigned char k1[KEYS_WRAPPED_LEN], k2[KEYS_WRAPPED_LEN];
-	unsigned char got[KEYS_WRAPPED_LEN];
+	struct keys_node r1 = node_of(0, 0, 0x5a), r2 = node_of(0, 0, 0xc3);
+	struct keys_node got, halves[2];
+	int needed = 1;
 
-	memset(k1, 0x5a, sizeof k1);
-	memset(k2, 0xc3, sizeof k2);
-	CHECK_INT(catalog_epoch_get(c, 20419, got), ENOENT);
-	CHECK_INT(catalog_epoch_put(c, 20419, k1), 0);
-	CHECK_INT(catalog_epoch_get(c, 20419, got), 0);
-	CHECK(memcmp(got, k1, sizeof got) == 0);
-	/* A second writer for the same day gets the first key back. */
-	CHECK_INT(catalog_epoch_put(c, 20419, k2), 0);
-	CHECK(memcmp(k2, k1, sizeof k2) == 0);
-	memset(k2, 0xc3, sizeof k2);
-	CHECK_INT(catalog_epoch_put(c, 20420, k2), 0);
-	CHECK_INT(catalog_epoch_get(c, 20420, got), 0);
-	CHECK(memcmp(got, k2, sizeof got) == 0);
+	CHECK_INT(catalog_epoch_node(c, 20419, 5, &got), ENOENT);
+	CHECK_INT(catalog_epoch_ensure(c, 20419, &r1), 0);
+	CHECK_INT(catalog_epoch_node(c, 20419, 5, &got), 0);
+	CHECK(memcmp(got.wrapped, r1.wrapped, sizeof got.wrapped) == 0);
+	/* A second writer for the same day keeps the first root. */
+	CHECK_INT(catalog_epoch_ensure(c, 20419, &r2), 0);
+	CHECK_INT(catalog_epoch_node(c, 20419, 5, &got), 0);
+	CHECK(memcmp(got.wrapped, r1.wrapped, sizeof got.wrapped) == 0);
+	CHECK_INT(catalog_epoch_ensure(c, 20420, &r2), 0);
+	CHECK_INT(catalog_epoch_node(c, 20420, 5, &got), 0);
+	CHECK(memcmp(got.wrapped, r2.wrapped, sizeof got.wrapped) == 0);
+
+	/* Replace the root by its right half only: numbers in the left
+	 * half have no key any more. */
+	halves[0] = node_of(UINT64_C(1) << 47, 1, 0x11);
+	CHECK_INT(catalog_epoch_replace(c, 20419, &r1, halves, 1), 0);
+	CHECK_INT(catalog_epoch_node(c, 20419, 5, &got), ENOENT);
+	CHECK_INT(catalog_epoch_node(c, 20419, (UINT64_C(1) << 47) + 5, &got),
+		  0);
+	CHECK_INT(got.depth, 1);
+	/* Replacing a node that is not there changes nothing. */
+	CHECK_INT(catalog_epoch_replace(c, 20419, &r1, halves, 1), ENOENT);
+
+	CHECK_INT(catalog_day_needs_epoch(c, 20419, &needed), 0);
+	CHECK_INT(needed, 0);
+	CHECK_INT(catalog_epoch_destroy(c, 20419), 0);
+	CHECK_INT(catalog_epoch_node(c, 20419, (UINT64_C(1) << 47) + 5, &got),
+		  ENOENT);
+	CHECK_INT(catalog_epoch_destroy(c, 20419), ENOENT);
+	cleanup(c);
+}
+
+/* What the key store keeps per call goes with the call's row; the
+ * tombstone stays for ever. */
+static void test_key_store_rows(void)
+{
+	struct catalog *c = fresh();
+	struct catalog_restriction r = { .num = 0 }, back;
+	unsigned char w[KEYS_WRAPPED_LEN], got[KEYS_WRAPPED_LEN];
+	struct call_record rec, out;
+	int32_t day = 0;
+	int needed = 0;
+	uint64_t num = 0;
+
+	CHECK_INT(catalog_call_num_next(c, &num), 0);
+	make_call(&rec, num, 20419, 1, 1000);
+	CHECK_INT(catalog_call_insert(c, &rec), 0);
+	CHECK_INT(catalog_day_needs_epoch(c, 20419, &needed), 0);
+	CHECK_INT(needed, 1);
+
+	memset(w, 0x77, sizeof w);
+	CHECK_INT(catalog_call_key_get(c, num, &day, got), ENOENT);
+	CHECK_INT(catalog_call_key_put(c, num, 20419, w), 0);
+	CHECK_INT(catalog_call_key_get(c, num, &day, got), 0);
+	CHECK_INT(day, 20419);
+	CHECK(memcmp(got, w, sizeof w) == 0);
+	/* A call with its own key no longer needs its day's tree. */
+	CHECK_INT(catalog_day_needs_epoch(c, 20419, &needed), 0);
+	CHECK_INT(needed, 0);
+
+	CHECK_INT(catalog_call_get(c, num, &out), 0);
+	CHECK_INT(out.restricted, 0);
+	r.num = num;
+	r.since_ms = 1;
+	snprintf(r.by, sizeof r.by, "admin");
+	snprintf(r.reason, sizeof r.reason, "court order 12/2026");
+	CHECK_INT(catalog_restriction_put(c, &r), 0);
+	CHECK_INT(catalog_call_get(c, num, &out), 0);
+	CHECK_INT(out.restricted, 1);
+	CHECK_INT(catalog_restriction_get(c, num, &back), 0);
+	CHECK_STR(back.reason, "court order 12/2026");
+	CHECK(back.until_ms == 0);
+	/* A restriction whose end has passed no longer holds. */
+	r.until_ms = 1000;
+	CHECK_INT(catalog_restriction_put(c, &r), 0);
+	CHECK_INT(catalog_call_get(c, num, &out), 0);
+	CHECK_INT(out.restricted, 0);
+	CHECK_INT(catalog_restriction_del(c, num), 0);
+	CHECK_INT(catalog_restriction_del(c, num), ENOENT);
+
+	CHECK_INT(catalog_note_add(c, num, 5, "admin", "caller's name is Ann"),
+		  0);
+	CHECK_INT(catalog_note_add(c, num, 6, "admin", ""), EINVAL);
+	CHECK_INT(catalog_restriction_put(c, &r), 0);
+
+	CHECK_INT(catalog_tombstoned(c, num), ENOENT);
+	CHECK_INT(catalog_tombstone_put(c, num, 20419, 7), 0);
+	CHECK_INT(catalog_tombstoned(c, num), 0);
+	CHECK_INT(catalog_call_delete(c, num), 0);
+	CHECK_INT(catalog_call_key_get(c, num, &day, got), ENOENT);
+	CHECK_INT(catalog_restriction_get(c, num, &back), ENOENT);
+	CHECK_INT(catalog_tombstoned(c, num), 0);
 	cleanup(c);
 }
 
@@ -585,7 +681,7 @@ static void test_call_roundtrip(void)
 	CHECK_INT(calls, 0);
 	CHECK_INT(bytes, 0);
 	make_call(&r, 184, 20419, 3, 1795771815000LL);
-	r.restricted = 1;
+	r.restricted = 0; /* the key store decides, not the row */
 	snprintf(r.agent_name, sizeof r.agent_name, "Aino Virtanen \xc3\xa4");
 	r.customer_sealed[0] = 0; /* embedded zero bytes survive */
 	r.number_hash[5] = 0;
@@ -613,7 +709,7 @@ static void test_call_roundtrip(void)
 	CHECK_INT(got.source_rate, 8000);
 	CHECK_INT(got.size, 184007);
 	CHECK_INT(got.ingested_ms, r.ingested_ms);
-	CHECK_INT(got.restricted, 1);
+	CHECK_INT(got.restricted, 0);
 	/* Whole-struct equality: no field is lost or left stale (both
 	 * structs were zeroed before being filled). */
 	CHECK(memcmp(&got, &r, sizeof r) == 0);
@@ -786,7 +882,7 @@ static void test_directory_version(void)
 	struct catalog_user u;
 	struct call_record r;
 	uint64_t num;
-	unsigned char k[KEYS_WRAPPED_LEN] = { 0 };
+	struct keys_node k = { 0 };
 	int64_t v0 = 0, v = 0;
 
 #define BUMPED()                                                         \
@@ -822,7 +918,7 @@ static void test_directory_version(void)
 	CHECK_INT(catalog_call_num_next(c, &num), 0);
 	make_call(&r, num, 20419, 1, 1000);
 	CHECK_INT(catalog_call_insert(c, &r), 0);
-	CHECK_INT(catalog_epoch_put(c, 20419, k), 0);
+	CHECK_INT(catalog_epoch_ensure(c, 20419, &k), 0);
 	SAME();
 	/* A rolled-back change leaves no trace. */
 	CHECK_INT(catalog_begin(c), 0);
@@ -888,7 +984,7 @@ static void test_busy_writer(void)
 
 TEST_MAIN("catalog", T(test_create_open), T(test_open_refuses),
 	  T(test_teams), T(test_users), T(test_agent_ids),
-	  T(test_supervises), T(test_grants), T(test_roles), T(test_epochs),
+	  T(test_supervises), T(test_grants), T(test_roles), T(test_epochs), T(test_key_store_rows),
 	  T(test_call_numbers), T(test_call_roundtrip), T(test_listings),
 	  T(test_reentrant), T(test_directory_version),
 	  T(test_two_connections), T(test_busy_writer))

@@ -98,36 +98,135 @@ static void test_ring_deterministic(void)
 static void test_epoch_round_trip(void)
 {
 	struct keyring *ring = ring_of(0), *other = ring_of(7);
-	unsigned char w[KEYS_WRAPPED_LEN], w2[KEYS_WRAPPED_LEN];
+	struct keys_node w, w2;
 	struct secret k1 = keys_secret_new(), k2 = keys_secret_new();
 
-	CHECK(keys_epoch_new(ring, 20000, w) == 0);
-	CHECK(keys_call_key(ring, 20000, w, 1, &k1) == 0);
-	CHECK(keys_call_key(ring, 20000, w, 1, &k2) == 0);
+	CHECK(keys_epoch_new(ring, 20000, &w) == 0);
+	CHECK_INT(w.depth, 0);
+	CHECK(w.lo == 0);
+	CHECK(keys_call_key(ring, 20000, &w, 1, &k1) == 0);
+	CHECK(keys_call_key(ring, 20000, &w, 1, &k2) == 0);
 	CHECK(memcmp(k1.b, k2.b, 32) == 0);
 
 	/* Wrong master, wrong day, any flipped byte: refused. */
-	CHECK_INT(keys_call_key(other, 20000, w, 1, &k2), EBADMSG);
-	CHECK_INT(keys_call_key(ring, 20001, w, 1, &k2), EBADMSG);
+	CHECK_INT(keys_call_key(other, 20000, &w, 1, &k2), EBADMSG);
+	CHECK_INT(keys_call_key(ring, 20001, &w, 1, &k2), EBADMSG);
 	for (size_t i = 0; i < KEYS_WRAPPED_LEN; i += 7) {
-		memcpy(w2, w, sizeof w);
-		w2[i] ^= 0x01;
-		CHECK_INT(keys_call_key(ring, 20000, w2, 1, &k2), EBADMSG);
+		w2 = w;
+		w2.wrapped[i] ^= 0x01;
+		CHECK_INT(keys_call_key(ring, 20000, &w2, 1, &k2), EBADMSG);
 	}
+	/* Numbers beyond the tree are no call's. */
+	CHECK_INT(keys_call_key(ring, 20000, &w, KEYS_CALL_NUM_MAX + 1, &k2),
+		  EINVAL);
 
 	/* Two epochs of the same day are different keys. */
-	CHECK(keys_epoch_new(ring, 20000, w2) == 0);
-	CHECK(memcmp(w, w2, sizeof w) != 0);
-	CHECK(keys_call_key(ring, 20000, w2, 1, &k2) == 0);
+	CHECK(keys_epoch_new(ring, 20000, &w2) == 0);
+	CHECK(memcmp(w.wrapped, w2.wrapped, sizeof w.wrapped) != 0);
+	CHECK(keys_call_key(ring, 20000, &w2, 1, &k2) == 0);
 	CHECK(memcmp(k1.b, k2.b, 32) != 0);
 
 	/* Call keys differ per call number. */
-	CHECK(keys_call_key(ring, 20000, w, 2, &k2) == 0);
+	CHECK(keys_call_key(ring, 20000, &w, 2, &k2) == 0);
 	CHECK(memcmp(k1.b, k2.b, 32) != 0);
 
 	keys_secret_free(&k1);
 	keys_secret_free(&k2);
 	keys_secret_free(&k2); /* idempotent */
+	keys_ring_free(ring);
+	keys_ring_free(other);
+}
+
+/* The node among `v` that covers `num`, or NULL. */
+static const struct keys_node *covering(const struct keys_node *v, size_t n,
+					uint64_t num)
+{
+	const struct keys_node *found = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned shift = (unsigned)(KEYS_TREE_DEPTH - v[i].depth);
+		if (num >> shift == v[i].lo >> shift) {
+			CHECK(found == NULL); /* nodes are disjoint */
+			found = &v[i];
+		}
+	}
+	return found;
+}
+
+/* Puncturing at a call keeps every other key of the day and loses that
+ * one: what erasure relies on. */
+static void test_puncture(void)
+{
+	static const uint64_t probe[] = {
+		1, 2, 999, 1001, 1024, 65535, 65536, 1000000,
+		KEYS_CALL_NUM_MAX - 1, KEYS_CALL_NUM_MAX,
+	};
+	struct keyring *ring = ring_of(0);
+	struct keys_node root, v[2 * KEYS_TREE_DEPTH], w[KEYS_TREE_DEPTH];
+	struct secret want = keys_secret_new(), got = keys_secret_new();
+	const struct keys_node *node;
+	size_t n = 0, m = 0;
+
+	CHECK(keys_epoch_new(ring, 20000, &root) == 0);
+	CHECK(keys_puncture(ring, 20000, &root, 1000, v, &n) == 0);
+	CHECK_INT((int)n, KEYS_TREE_DEPTH);
+	CHECK(covering(v, n, 1000) == NULL);
+	for (size_t i = 0; i < sizeof probe / sizeof probe[0]; i++) {
+		node = covering(v, n, probe[i]);
+		CHECK(node != NULL);
+		if (!node)
+			continue;
+		CHECK(keys_call_key(ring, 20000, &root, probe[i], &want) == 0);
+		CHECK(keys_call_key(ring, 20000, node, probe[i], &got) == 0);
+		CHECK(memcmp(want.b, got.b, 32) == 0);
+		/* A node does not derive numbers it does not cover. */
+		CHECK_INT(keys_call_key(ring, 20000, node, 1000, &got),
+			  EINVAL);
+	}
+
+	/* A second puncture, of a neighbour, splits the node covering it. */
+	node = covering(v, n, 1001);
+	CHECK(node != NULL && node->depth == KEYS_TREE_DEPTH);
+	node = covering(v, n, 1003);
+	CHECK(node != NULL);
+	CHECK(keys_puncture(ring, 20000, node, 1003, w, &m) == 0);
+	CHECK_INT((int)m, KEYS_TREE_DEPTH - node->depth);
+	CHECK(covering(w, m, 1003) == NULL);
+	CHECK(covering(w, m, 1002) != NULL);
+	CHECK(keys_call_key(ring, 20000, &root, 1002, &want) == 0);
+	CHECK(keys_call_key(ring, 20000, covering(w, m, 1002), 1002, &got) ==
+	      0);
+	CHECK(memcmp(want.b, got.b, 32) == 0);
+
+	/* A node is bound to its place: moved, it does not authenticate. */
+	node = covering(v, n, 1000000);
+	w[0] = *node;
+	w[0].lo ^= UINT64_C(1) << (KEYS_TREE_DEPTH - node->depth);
+	CHECK_INT(keys_call_key(ring, 20000, &w[0], w[0].lo, &got), EBADMSG);
+	w[0] = *node;
+	w[0].depth++;
+	CHECK_INT(keys_call_key(ring, 20000, &w[0], w[0].lo, &got), EBADMSG);
+
+	keys_secret_free(&want);
+	keys_secret_free(&got);
+	keys_ring_free(ring);
+}
+
+static void test_call_wrap(void)
+{
+	struct keyring *ring = ring_of(0), *other = ring_of(7);
+	unsigned char w[KEYS_WRAPPED_LEN];
+	struct secret k = keys_secret_new(), back = keys_secret_new();
+
+	keys_random(k.b, 32);
+	CHECK(keys_call_wrap(ring, 20000, 42, &k, w) == 0);
+	CHECK(keys_call_unwrap(ring, 20000, 42, w, &back) == 0);
+	CHECK(memcmp(k.b, back.b, 32) == 0);
+	CHECK_INT(keys_call_unwrap(ring, 20000, 43, w, &back), EBADMSG);
+	CHECK_INT(keys_call_unwrap(ring, 20001, 42, w, &back), EBADMSG);
+	CHECK_INT(keys_call_unwrap(other, 20000, 42, w, &back), EBADMSG);
+	keys_secret_free(&k);
+	keys_secret_free(&back);
 	keys_ring_free(ring);
 	keys_ring_free(other);
 }
@@ -285,23 +384,26 @@ static int unhex(const char *s, unsigned char *out, size_t n)
  * cross-checked independently in Python (hashlib.blake2b for the KDF and
  * hashes, HChaCha20 + cryptography's ChaCha20Poly1305 for the unwrap).
  * If it changes, a derivation changed and existing vaults no longer open.
- * The epoch key is random, so a wrapped epoch key made once for master
- * 00..1f and day 20000 is pinned too: unwrapping it pins the wrap subkey
- * and the AD, and the call key pins the call derivation. */
+ * The epoch key is random, so a wrapped root made once for master 00..1f
+ * and day 20000 is pinned too (seed 20..3f, nonce 40..57, sealed with
+ * libsodium directly): unwrapping it pins the wrap subkey and the node AD,
+ * and the call key of call 1 (48 levels of the tree, recomputed in Python
+ * with hashlib.blake2b) pins the tree derivation. */
 static const char kat_check[] =
 	"b7a30f3fbc0edd8fadb6482992c1bf6399cd61ddb974a7bba16173bd6864686b";
 static const char kat_wrapped[] =
-	"ad32aade50afeaf3e73d14baa798dc73daa95005f8b6c7b554536935d071e4fd"
-	"954f2f5bae47a4678fb2bce0e25736e93b509f09744c5c1064f0bf419749dccc"
-	"36cf54048b208814";
+	"404142434445464748494a4b4c4d4e4f50515253545556579e56b6e478ab02df"
+	"93d4eb5b404ce593a83ee739cbf4b01bc01c0992d579e4ae4483aac90a59fd7f"
+	"e08e8650c4449bd7";
 static const char kat_call[] =
-	"8c1643b5aeb71daa77b021d263963dfc6c4a16edbc7c95a9ee1d97af0a833faf";
+	"0f2dc7e07e665a444e755bc944138939e44b5a06fad0c3fd77406d5620da43f7";
 static const char kat_hash[] =
 	"4fbba56719813381fb7c97837022b2775fbd85ba7c1fc9e03c25165985882552";
 
 static void test_known_answer(void)
 {
-	unsigned char m[32], check[32], w[KEYS_WRAPPED_LEN], h[32];
+	unsigned char m[32], check[32], h[32];
+	struct keys_node w;
 	struct keyring *ring = NULL;
 	struct secret k = keys_secret_new();
 	char buf[65];
@@ -312,8 +414,10 @@ static void test_known_answer(void)
 	hex(check, 32, buf);
 	CHECK_STR(buf, kat_check);
 
-	CHECK(unhex(kat_wrapped, w, sizeof w) == 0);
-	CHECK(keys_call_key(ring, 20000, w, 1, &k) == 0);
+	CHECK(unhex(kat_wrapped, w.wrapped, sizeof w.wrapped) == 0);
+	w.lo = 0;
+	w.depth = 0;
+	CHECK(keys_call_key(ring, 20000, &w, 1, &k) == 0);
 	hex(k.b, 32, buf);
 	CHECK_STR(buf, kat_call);
 
@@ -325,5 +429,6 @@ static void test_known_answer(void)
 }
 
 TEST_MAIN("keys", T(test_ring_deterministic), T(test_epoch_round_trip),
+	  T(test_puncture), T(test_call_wrap),
 	  T(test_number_hash), T(test_seal_open), T(test_key_file_raw),
 	  T(test_key_file_passphrase), T(test_known_answer))
