@@ -6,7 +6,11 @@
  * caller's answer for another: entry and attribute timeouts are 0 and no
  * negative entries are cached (docs/access.md). Only the content pages of a
  * recording may stay cached (keep_cache), because an open has to pass the
- * check first and recordings never change. */
+ * check first and recordings never change.
+ *
+ * The backup role sees encrypted/: the vault's blobs as stored and the
+ * sealed catalog snapshot, with attributes that only change when the
+ * files do, so that incremental backup tools copy each blob once. */
 #include "callvault/fs.h"
 
 #include <errno.h>
@@ -28,12 +32,17 @@
 #include "callvault/policy.h"
 #include "callvault/retention.h"
 #include "callvault/rights.h"
+#include "callvault/snapshot.h"
 #include "callvault/spool.h"
 #include "callvault/tree.h"
 
 #define XATTR_PREFIX "user.callvault."
 #define MAX_GROUPS 256
 #define PRINCIPAL_CACHE 64
+/* The catalog snapshot in encrypted/ is looked at no more often than
+ * this: a backup run stats it a few times, and each look takes a copy of
+ * the catalog. */
+#define SNAPSHOT_INTERVAL_S 30
 
 /* A resolved caller, reused while the directory and the day stay the same
  * and the caller's groups are identical. */
@@ -56,6 +65,7 @@ struct fs {
 	struct cached_principal cache[PRINCIPAL_CACHE];
 	uint64_t tick;
 	struct fs_file *files;
+	struct snapshot_cache *snap; /* encrypted/catalog.snapshot */
 	/* Whether any group grant exists, as of directory version
 	 * grants_version: without grants, groups cannot matter and are not
 	 * read from /proc. */
@@ -87,7 +97,13 @@ struct fs_file {
 	struct blob_reader *blob; /* TREE_OPUS */
 	char *json;               /* TREE_JSON */
 	size_t json_len;
+	int fd;                   /* TREE_ENC_BLOB, TREE_ENC_SNAPSHOT */
 };
+
+static int is_enc_file(enum tree_kind k)
+{
+	return k == TREE_ENC_BLOB || k == TREE_ENC_SNAPSHOT;
+}
 
 /* A directory listing, taken at opendir so that readdir offsets stay
  * stable while the directory changes. */
@@ -112,6 +128,8 @@ static void file_free(struct fs *fs, struct fs_file *f)
 		incoming_release(fs->in, f->pending, 0, &num);
 	blob_close(f->blob);
 	free(f->json);
+	if (is_enc_file(f->kind) && f->fd >= 0)
+		close(f->fd);
 	free(f);
 }
 
@@ -440,6 +458,67 @@ static int call_visible(struct caller *cl, uint64_t num,
 	return call_seen(cl, rec) ? 0 : ENOENT;
 }
 
+/* --- encrypted/ --------------------------------------------------------- */
+
+/* The real blob file of a call, for its attributes. */
+static int blob_stat(struct fs *fs, const struct call_record *rec,
+		     struct stat *st)
+{
+	int fd, rc;
+
+	rc = store_blob_open(vault_store(fs->v), rec->day, rec->num, &fd);
+	if (rc)
+		return rc;
+	rc = fstat(fd, st) == 0 ? 0 : errno;
+	close(fd);
+	return rc;
+}
+
+/* A blob is in encrypted/ while its call is in the catalog, has not
+ * expired and its file exists: an expired or erased call's blob vanishes
+ * at once, before the sweeper deletes the file. Restricted calls stay:
+ * the backup must keep them. */
+static int blob_live(const struct caller *cl, const struct call_record *rec)
+{
+	struct stat st;
+
+	return !retention_expired(rec,
+				  vault_config(cl->fs->v)->retention_months,
+				  cl->now_ms) &&
+	       blob_stat(cl->fs, rec, &st) == 0;
+}
+
+static int enc_blob_visible(struct caller *cl, uint64_t num,
+			    struct call_record *rec)
+{
+	if (!policy_sees_encrypted(&cl->p))
+		return ENOENT;
+	if (catalog_call_get(cl->c, num, rec) != 0)
+		return ENOENT;
+	return blob_live(cl, rec) ? 0 : ENOENT;
+}
+
+static int any_live_blob(void *ctx, const struct call_record *rec)
+{
+	struct any_visible *a = ctx;
+
+	if (blob_live(a->cl, rec)) {
+		a->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int enc_day_visible(struct caller *cl, int32_t day)
+{
+	struct any_visible a = { cl, 0 };
+
+	if (!policy_sees_encrypted(&cl->p))
+		return 0;
+	catalog_calls_list(cl->c, day, NULL, any_live_blob, &a);
+	return a.found;
+}
+
 /* Whether node `n` exists for the caller; fills rec for files. */
 static int node_visible(struct caller *cl, const struct tree_node *n,
 			struct call_record *rec)
@@ -450,7 +529,13 @@ static int node_visible(struct caller *cl, const struct tree_node *n,
 	case TREE_INCOMING:
 		return policy_sees_incoming(&cl->p) ? 0 : ENOENT;
 	case TREE_ENCRYPTED:
+	case TREE_ENC_BLOBS:
+	case TREE_ENC_SNAPSHOT:
 		return policy_sees_encrypted(&cl->p) ? 0 : ENOENT;
+	case TREE_ENC_DAY:
+		return enc_day_visible(cl, n->day) ? 0 : ENOENT;
+	case TREE_ENC_BLOB:
+		return enc_blob_visible(cl, n->num, rec);
 	case TREE_DAY:
 		return day_visible(cl, n->day) ? 0 : ENOENT;
 	case TREE_AGENT:
@@ -538,10 +623,37 @@ static int node_attr(struct fs *fs, struct caller *cl,
 		st->st_mtim.tv_sec = fs->mounted_ms / 1000;
 		break;
 	case TREE_ENCRYPTED:
+	case TREE_ENC_BLOBS:
+		/* The epoch, on every mount: backup tools keep directory
+		 * times too, and these must not change with a remount. */
 		st->st_mode = S_IFDIR | 0550;
 		st->st_nlink = 1;
-		st->st_mtim.tv_sec = fs->mounted_ms / 1000;
 		break;
+	case TREE_ENC_DAY:
+		st->st_mode = S_IFDIR | 0550;
+		st->st_nlink = 1;
+		day_start(n->day, &st->st_mtim);
+		break;
+	case TREE_ENC_BLOB:
+	case TREE_ENC_SNAPSHOT: {
+		/* Size and times of the real file: they change only when
+		 * the file does. */
+		struct stat real;
+		int rc = n->kind == TREE_ENC_BLOB ?
+				 blob_stat(fs, rec, &real) :
+				 snapshot_cache_stat(fs->snap, cl->now_ms,
+						     &real);
+		if (rc)
+			return ENOENT;
+		st->st_mode = S_IFREG | 0440;
+		st->st_nlink = 1;
+		st->st_size = real.st_size;
+		st->st_blocks = (st->st_size + 511) / 512;
+		st->st_mtim = real.st_mtim;
+		st->st_atim = real.st_mtim;
+		st->st_ctim = real.st_ctim;
+		return 0;
+	}
 	case TREE_PENDING: {
 		struct incoming_attr a;
 		int rc = incoming_getattr(fs->in, n->num, &a);
@@ -690,8 +802,33 @@ static int lookup_child(struct fs *fs, struct caller *cl,
 		n->num = a.id;
 		return 0;
 	}
+	case TREE_ENCRYPTED:
+		if (strcmp(name, TREE_ENC_BLOBS_NAME) == 0)
+			n->kind = TREE_ENC_BLOBS;
+		else if (strcmp(name, TREE_ENC_SNAPSHOT_NAME) == 0)
+			n->kind = TREE_ENC_SNAPSHOT;
+		else
+			return ENOENT;
+		break;
+	case TREE_ENC_BLOBS:
+		n->kind = TREE_ENC_DAY;
+		if (clock_parse_day(name, &n->day) != 0 || tree_ino(n) == 0)
+			return ENOENT;
+		break;
+	case TREE_ENC_DAY: {
+		int rc;
+
+		n->kind = TREE_ENC_BLOB;
+		if (tree_parse_blob_name(name, &n->num) != 0)
+			return ENOENT;
+		rc = enc_blob_visible(cl, n->num, rec);
+		if (rc)
+			return rc;
+		/* Only in its own day directory. */
+		return rec->day == parent->day ? 0 : ENOENT;
+	}
 	default:
-		return ENOENT; /* encrypted/ is empty for now */
+		return ENOENT;
 	}
 	if (node_visible(cl, n, rec) == 0)
 		return 0;
@@ -715,9 +852,11 @@ static void cv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	tree_decode(parent, &pn);
 	/* Below a day or an agent directory the child's own check implies
 	 * the parent's (a visible call lies in a visible agent directory of
-	 * a visible day), so it is not asked twice; incoming/ needs the
-	 * parent's check, which is the recorder role. */
-	if (pn.kind == TREE_DAY || pn.kind == TREE_AGENT)
+	 * a visible day; a live blob, a day of encrypted/ that lists it),
+	 * so it is not asked twice; incoming/ needs the parent's check,
+	 * which is the recorder role. */
+	if (pn.kind == TREE_DAY || pn.kind == TREE_AGENT ||
+	    pn.kind == TREE_ENC_DAY)
 		rc = 0;
 	else
 		rc = node_visible(&cl, &pn, &rec);
@@ -1022,6 +1161,43 @@ static void cv_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 /* --- files ------------------------------------------------------------ */
 
+/* A file of encrypted/: ciphertext only, so its reads are not audited (an
+ * entry per blob per backup run would also change the snapshot every
+ * time and defeat incremental backups). */
+static int enc_open(struct fs *fs, struct caller *cl,
+		    const struct tree_node *n, const struct call_record *rec,
+		    struct fuse_file_info *fi)
+{
+	struct fs_file *f;
+	int rc;
+
+	f = calloc(1, sizeof *f);
+	if (!f)
+		return ENOMEM;
+	f->kind = n->kind;
+	if (n->kind == TREE_ENC_BLOB) {
+		rc = store_blob_open(vault_store(fs->v), rec->day, rec->num,
+				     &f->fd);
+		/* Blobs never change while they live. */
+		fi->keep_cache = 1;
+	} else {
+		struct stat st;
+		/* The open serves the current snapshot, the one the
+		 * caller's last stat described (or a newer one). */
+		rc = snapshot_cache_stat(fs->snap, cl->now_ms, &st);
+		if (!rc)
+			rc = snapshot_cache_open(fs->snap, &f->fd);
+		fi->keep_cache = 0;
+	}
+	if (rc) {
+		free(f);
+		return rc == ENOENT ? ENOENT : EIO;
+	}
+	file_track(fs, f);
+	fi->fh = (uint64_t)(uintptr_t)f;
+	return 0;
+}
+
 static void cv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -1053,12 +1229,17 @@ static void cv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		f = NULL;
 		goto out;
 	}
-	if (n.kind != TREE_OPUS && n.kind != TREE_JSON) {
+	if (n.kind != TREE_OPUS && n.kind != TREE_JSON &&
+	    !is_enc_file(n.kind)) {
 		rc = EISDIR;
 		goto out;
 	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		rc = EROFS;
+		goto out;
+	}
+	if (is_enc_file(n.kind)) {
+		rc = enc_open(fs, &cl, &n, &rec, fi);
 		goto out;
 	}
 	f = calloc(1, sizeof *f);
@@ -1113,6 +1294,27 @@ out:
 	caller_put(&cl);
 }
 
+/* Bytes of a file of encrypted/, exactly as stored: short only at the
+ * end of the file. */
+static ssize_t enc_pread(int fd, char *buf, size_t size, off_t off)
+{
+	size_t got = 0;
+
+	while (got < size) {
+		ssize_t n = pread(fd, buf + got, size - got,
+				  off + (off_t)got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -1140,6 +1342,8 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		size_t o = (size_t)off < f->json_len ? (size_t)off : f->json_len;
 		n = (ssize_t)(f->json_len - o < size ? f->json_len - o : size);
 		memcpy(buf, f->json + o, (size_t)n);
+	} else if (is_enc_file(f->kind)) {
+		n = enc_pread(f->fd, buf, size, off);
 	} else {
 		n = blob_pread(f->blob, buf, size, (uint64_t)off);
 	}
@@ -1317,6 +1521,32 @@ static int list_pending(void *ctx, const char *name,
 		       a->is_dir ? S_IFDIR : S_IFREG);
 }
 
+static int list_enc_day(void *ctx, int32_t day)
+{
+	struct list_ctx *l = ctx;
+	struct tree_node n = { .kind = TREE_ENC_DAY, .day = day };
+	char name[CLOCK_DAY_LEN];
+
+	if (tree_ino(&n) == 0 || !enc_day_visible(l->cl, day))
+		return 0;
+	clock_format_day(day, name);
+	l->rc = dir_add(l->d, name, tree_ino(&n), S_IFDIR);
+	return l->rc;
+}
+
+static int list_enc_blob(void *ctx, const struct call_record *rec)
+{
+	struct list_ctx *l = ctx;
+	struct tree_node n = { .kind = TREE_ENC_BLOB, .num = rec->num };
+	char name[TREE_NAME_LEN];
+
+	if (tree_ino(&n) == 0 || !blob_live(l->cl, rec))
+		return 0;
+	tree_blob_name(rec->num, name);
+	l->rc = dir_add(l->d, name, tree_ino(&n), S_IFREG);
+	return l->rc;
+}
+
 static void cv_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -1332,7 +1562,8 @@ static void cv_opendir(fuse_req_t req, fuse_ino_t ino,
 	rc = node_visible(&cl, &n, &rec);
 	if (rc)
 		goto out;
-	if (n.kind == TREE_OPUS || n.kind == TREE_JSON) {
+	if (n.kind == TREE_OPUS || n.kind == TREE_JSON ||
+	    is_enc_file(n.kind)) {
 		rc = ENOTDIR;
 		goto out;
 	}
@@ -1351,6 +1582,10 @@ static void cv_opendir(fuse_req_t req, fuse_ino_t ino,
 	if (n.kind == TREE_AGENT) {
 		parent.kind = TREE_DAY;
 		parent.day = n.day;
+	} else if (n.kind == TREE_ENC_BLOBS) {
+		parent.kind = TREE_ENCRYPTED;
+	} else if (n.kind == TREE_ENC_DAY) {
+		parent.kind = TREE_ENC_BLOBS;
 	}
 	rc = dir_add(d, ".", ino, S_IFDIR);
 	if (!rc)
@@ -1379,6 +1614,24 @@ static void cv_opendir(fuse_req_t req, fuse_ino_t ino,
 		if (policy_sees_agent(&cl.p, n.agent_id))
 			catalog_calls_of(cl.c, n.day, n.agent_id, list_call,
 					 &l);
+		break;
+	case TREE_ENCRYPTED: {
+		struct stat st;
+		l.rc = dir_add(d, TREE_ENC_BLOBS_NAME, TREE_INO_ENC_BLOBS,
+			       S_IFDIR);
+		/* Listing encrypted/ is where a backup run starts: the
+		 * snapshot is brought up to date here. */
+		if (!l.rc && snapshot_cache_stat(cl.fs->snap, cl.now_ms,
+						 &st) == 0)
+			l.rc = dir_add(d, TREE_ENC_SNAPSHOT_NAME,
+				       TREE_INO_ENC_SNAPSHOT, S_IFREG);
+		break;
+	}
+	case TREE_ENC_BLOBS:
+		catalog_days(cl.c, list_enc_day, &l);
+		break;
+	case TREE_ENC_DAY:
+		catalog_calls_list(cl.c, n.day, NULL, list_enc_blob, &l);
 		break;
 	case TREE_INCOMING:
 	case TREE_PENDING: {
@@ -1635,6 +1888,8 @@ static void fs_gone(void *ctx, const struct call_record *rec)
 	fuse_lowlevel_notify_inval_inode(fs->se, tree_ino(&n), 0, 0);
 	n.kind = TREE_JSON;
 	fuse_lowlevel_notify_inval_inode(fs->se, tree_ino(&n), 0, 0);
+	n.kind = TREE_ENC_BLOB;
+	fuse_lowlevel_notify_inval_inode(fs->se, tree_ino(&n), 0, 0);
 }
 
 static void *fs_maintenance(void *arg)
@@ -1753,6 +2008,11 @@ int fs_main(struct vault *v, const char *mountpoint,
 		log_err("cannot set up incoming/");
 		goto out;
 	}
+	if (snapshot_cache_new(vault_dir(v), vault_keys(v),
+			       SNAPSHOT_INTERVAL_S, &fs.snap) != 0) {
+		log_err("cannot set up encrypted/");
+		goto out;
+	}
 	fs_audit_mount(&fs, "mount", mountpoint);
 	{
 		unsigned recovered = 0, quarantined = 0;
@@ -1802,6 +2062,7 @@ out:
 		file_free(&fs, f);
 	}
 	incoming_free(fs.in);
+	snapshot_cache_free(fs.snap);
 	pthread_cond_destroy(&fs.wake);
 	pthread_mutex_destroy(&fs.lock);
 	return rc;

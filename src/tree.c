@@ -14,6 +14,9 @@
 #define KIND_OPUS 3ULL
 #define KIND_JSON 4ULL
 #define KIND_PENDING 5ULL
+#define KIND_ENC_DAY 6ULL
+#define KIND_ENC_BLOB 7ULL
+#define BLOB_SUFFIX ".cvb"
 #define DAY_BITS 20
 #define AGENT_BITS 24
 #define LOW_MASK ((1ULL << KIND_SHIFT) - 1)
@@ -27,6 +30,18 @@ uint64_t tree_ino(const struct tree_node *n)
 		return TREE_INO_INCOMING;
 	case TREE_ENCRYPTED:
 		return TREE_INO_ENCRYPTED;
+	case TREE_ENC_BLOBS:
+		return TREE_INO_ENC_BLOBS;
+	case TREE_ENC_SNAPSHOT:
+		return TREE_INO_ENC_SNAPSHOT;
+	case TREE_ENC_DAY:
+		if (n->day < 0 || n->day >= (1 << DAY_BITS))
+			return 0;
+		return KIND_ENC_DAY << KIND_SHIFT | (uint64_t)n->day;
+	case TREE_ENC_BLOB:
+		if (n->num == 0 || n->num > LOW_MASK)
+			return 0;
+		return KIND_ENC_BLOB << KIND_SHIFT | n->num;
 	case TREE_DAY:
 		if (n->day < 0 || n->day >= (1 << DAY_BITS))
 			return 0;
@@ -66,6 +81,20 @@ void tree_decode(uint64_t ino, struct tree_node *n)
 			n->kind = TREE_INCOMING;
 		else if (ino == TREE_INO_ENCRYPTED)
 			n->kind = TREE_ENCRYPTED;
+		else if (ino == TREE_INO_ENC_BLOBS)
+			n->kind = TREE_ENC_BLOBS;
+		else if (ino == TREE_INO_ENC_SNAPSHOT)
+			n->kind = TREE_ENC_SNAPSHOT;
+	} else if (kind == KIND_ENC_DAY) {
+		if (low < (1ULL << DAY_BITS)) {
+			n->kind = TREE_ENC_DAY;
+			n->day = (int32_t)low;
+		}
+	} else if (kind == KIND_ENC_BLOB) {
+		if (low != 0) {
+			n->kind = TREE_ENC_BLOB;
+			n->num = low;
+		}
 	} else if (kind == KIND_DAY) {
 		if (low < (1ULL << DAY_BITS)) {
 			n->kind = TREE_DAY;
@@ -132,4 +161,28 @@ int tree_parse_call_name(const char *name, enum tree_kind *kind,
 	memcpy(hhmmss, name, 6);
 	hhmmss[6] = '\0';
 	return 0;
+}
+
+void tree_blob_name(uint64_t num, char out[TREE_NAME_LEN])
+{
+	char id[CALL_ID_LEN];
+
+	call_id_format(num, id);
+	snprintf(out, TREE_NAME_LEN, "%s" BLOB_SUFFIX, id);
+}
+
+int tree_parse_blob_name(const char *name, uint64_t *num)
+{
+	char id[CALL_ID_LEN];
+	size_t len = strlen(name), idlen;
+
+	if (len <= strlen(BLOB_SUFFIX) ||
+	    strcmp(name + len - strlen(BLOB_SUFFIX), BLOB_SUFFIX) != 0)
+		return EINVAL;
+	idlen = len - strlen(BLOB_SUFFIX);
+	if (idlen >= sizeof id)
+		return EINVAL;
+	memcpy(id, name, idlen);
+	id[idlen] = '\0';
+	return call_id_parse(id, num) != 0 ? EINVAL : 0;
 }
