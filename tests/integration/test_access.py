@@ -4,6 +4,7 @@ hints through the kernel's caches; directory changes take effect on a live
 mount."""
 
 import errno
+import re
 
 import pytest
 
