@@ -79,5 +79,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_subject_find(int argc, char **argv);
+int cmd_subject_export(int argc, char **argv);
 
 #endif
