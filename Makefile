@@ -70,6 +70,11 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(BUILD)/libcallvault.a | $(B
 	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
 		$(BUILD)/libcallvault.a $(LIBS)
 
+# The bench's synthetic catalog generator (bench/gencat.c).
+$(BUILD)/gencat: bench/gencat.c $(BUILD)/libcallvault.a
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+		$(BUILD)/libcallvault.a $(LIBS)
+
 -include $(OBJS:.o=.d) $(BUILD)/obj/main.d
 
 # Every test, in a separate sanitized -Werror build so that a plain `make`
@@ -95,7 +100,8 @@ demo-stop:
 	scripts/demo stop $(abspath $(BUILD))
 
 bench: deps
-	$(MAKE) BUILD=build/bench CFLAGS="-O2 -g -DNDEBUG" all
+	$(MAKE) BUILD=build/bench CFLAGS="-O2 -g -DNDEBUG" all \
+		build/bench/gencat
 	bench/run $(abspath build/bench/callvault)
 
 deps:

@@ -1209,6 +1209,15 @@ out:
 	return err;
 }
 
+void catalog_set_cache(struct catalog *c, unsigned mib)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof sql, "PRAGMA cache_size = -%u", mib * 1024);
+	if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		log_warnx("catalog: cannot set the cache size");
+}
+
 int catalog_read_begin(struct catalog *c)
 {
 	if (!sqlite3_get_autocommit(c->db))

@@ -417,6 +417,22 @@ static const struct cli_command commands[] = {
 	  "Appends a dated note, signed with your login, to the call's\n"
 	  "\"notes\" in its .json; recorded facts are never rewritten.\n"
 	  "Audited.\n" },
+	{ "subject find", cmd_subject_find,
+	  "subject find VAULT --number NUMBER [--reason TEXT]\n"
+	  "Lists every call of a customer number (right of access), in any\n"
+	  "format: +358 40 123 4567, 00358401234567, or national 0401234567\n"
+	  "(country_code and trunk_prefix of callvault.conf). Found through\n"
+	  "the keyed number hash, without decrypting calls. Expired calls are\n"
+	  "left out; restricted ones are shown and marked. Audited with the\n"
+	  "count and the reason, never the number.\n" },
+	{ "subject export", cmd_subject_export,
+	  "subject export VAULT --number NUMBER --out DIR [--reason TEXT]\n"
+	  "Writes the calls of a customer number for the data subject into\n"
+	  "DIR (created 0700; an existing DIR must be empty): per call\n"
+	  "c-NNNNNN.opus (decrypted audio) and c-NNNNNN.json (metadata with\n"
+	  "the full customer number), and SHA256SUMS (check with\n"
+	  "cd DIR && sha256sum -c SHA256SUMS). Files are 0600. On any error\n"
+	  "nothing is left behind. Audited like subject find.\n" },
 	{ "verify", cmd_verify,
 	  "verify VAULT\n"
 	  "Authenticates every chunk of every blob; exit 1 if any is bad.\n" },

@@ -68,6 +68,10 @@ void catalog_close(struct catalog *c);
 /* The key check value stored at creation (see keys_check_value). */
 int catalog_key_check(struct catalog *c, unsigned char out[KEYS_CHECK_LEN]);
 
+/* The connection's page cache, in MiB (SQLite's default is 2): for bulk
+ * loads (rebuild, synthetic catalogs) that fill large indexes. */
+void catalog_set_cache(struct catalog *c, unsigned mib);
+
 /* Transactions (BEGIN IMMEDIATE). Nesting is not supported. */
 int catalog_begin(struct catalog *c);
 int catalog_commit(struct catalog *c);

@@ -16,7 +16,8 @@ SUBCOMMANDS = [
     ["init"], ["mount"], ["team", "add"], ["team", "list"], ["user", "add"],
     ["user", "set"], ["user", "del"], ["user", "list"], ["grant"],
     ["revoke"], ["import"], ["calls"], ["audit"], ["verify"],
-    ["quarantine"], ["recover"], ["sweep"],
+    ["quarantine"], ["recover"], ["sweep"], ["erase"], ["restrict"],
+    ["unrestrict"], ["amend"], ["subject", "find"], ["subject", "export"],
 ]
 
 
