@@ -1209,6 +1209,30 @@ out:
 	return err;
 }
 
+int catalog_quick_check(struct catalog *c)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *v;
+	int rc, bad = 0;
+
+	/* Both files: the catalog and the attached key store. */
+	rc = sqlite3_prepare_v2(c->db, "PRAGMA quick_check", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return cat_err(c, rc);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		v = sqlite3_column_text(st, 0);
+		if (!v || strcmp((const char *)v, "ok") != 0) {
+			log_warnx("catalog: integrity: %s",
+				  v ? (const char *)v : "?");
+			bad = 1;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return (rc & 0xff) == SQLITE_CORRUPT ? EBADMSG : cat_err(c, rc);
+	return bad ? EBADMSG : 0;
+}
+
 void catalog_set_cache(struct catalog *c, unsigned mib)
 {
 	char sql[64];
@@ -1566,6 +1590,18 @@ int catalog_user_list(struct catalog *c,
 	err = cat_err(c, rc);
 out:
 	stmt_put(c, ST_USER_LIST, st);
+	return err;
+}
+
+int catalog_agent_ensure(struct catalog *c, const char *login, uint32_t *id)
+{
+	int err;
+
+	if (!str_ok(login, CALL_LOGIN_LEN))
+		return EINVAL;
+	err = exec_key(c, ST_AGENT_ENSURE, login, 0, 0);
+	if (!err)
+		err = catalog_agent_id(c, login, id);
 	return err;
 }
 

@@ -93,6 +93,7 @@ int cmd_erase(int argc, char **argv);
 int cmd_restrict(int argc, char **argv);
 int cmd_unrestrict(int argc, char **argv);
 int cmd_amend(int argc, char **argv);
+int cmd_rebuild(int argc, char **argv);
 int cmd_subject_find(int argc, char **argv);
 int cmd_subject_export(int argc, char **argv);
 

@@ -469,25 +469,33 @@ int cmd_audit(int argc, char **argv)
 
 /* --- quarantine ------------------------------------------------------- */
 
+/* Quarantine ids are file names without their suffix: "in-abc" for a
+ * recorder's sealed spool file, "blob-2026-11-27-c-000184" for a blob that
+ * failed authentication at rebuild. */
+#define QUARANTINED_BLOB "blob-"
+
 static int print_quarantined(void *ctx, const char *name, const char *reason)
 {
-	size_t len = strlen(name) - strlen(".spool");
+	const char *dot = strrchr(name, '.');
+	size_t len = dot ? (size_t)(dot - name) : strlen(name);
 
 	(void)ctx;
 	printf("%-40.*s %s\n", (int)len, name, reason);
 	return 0;
 }
 
-/* "in-abc" or "in-abc.spool" -> "in-abc.spool". */
+/* "in-abc" or "in-abc.spool" -> "in-abc.spool"; "blob-..." -> "blob-...cvb". */
 static int quarantine_name(const char *id, char *out, size_t len)
 {
-	size_t n = strlen(id);
+	int blob = strncmp(id, QUARANTINED_BLOB, strlen(QUARANTINED_BLOB)) == 0;
+	const char *sfx = blob ? ".cvb" : ".spool";
+	size_t n = strlen(id), sl = strlen(sfx);
 
 	if (n == 0 || strchr(id, '/') || id[0] == '.')
 		return EINVAL;
-	if (n > 6 && strcmp(id + n - 6, ".spool") == 0)
-		n -= 6;
-	if (snprintf(out, len, "%.*s.spool", (int)n, id) >= (int)len)
+	if (n > sl && strcmp(id + n - sl, sfx) == 0)
+		n -= sl;
+	if (snprintf(out, len, "%.*s%s", (int)n, id, sfx) >= (int)len)
 		return EINVAL;
 	return 0;
 }
@@ -501,6 +509,12 @@ static int quarantine_export(struct vault *v, const char *name,
 	uint64_t off = 0;
 	int fd = -1, rc;
 
+	if (strncmp(name, QUARANTINED_BLOB, strlen(QUARANTINED_BLOB)) == 0) {
+		cli_error("%s: a blob that failed authentication has no clear "
+			  "bytes to give; copy the file from quarantine/ for "
+			  "analysis", name);
+		return 1;
+	}
 	rc = spool_open(store_quarantine_dirfd(vault_store(v)), name,
 			vault_keys(v), &sp);
 	if (rc) {

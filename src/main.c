@@ -433,6 +433,15 @@ static const struct cli_command commands[] = {
 	  "the full customer number), and SHA256SUMS (check with\n"
 	  "cd DIR && sha256sum -c SHA256SUMS). Files are 0600. On any error\n"
 	  "nothing is left behind. Audited like subject find.\n" },
+	{ "rebuild", cmd_rebuild,
+	  "rebuild VAULT\n"
+	  "After a restore (a backup of encrypted/ copied back as VAULT, the\n"
+	  "key beside it) or the loss of catalog.db: restores the catalog and\n"
+	  "key store from the vault's encrypted snapshot, recreates the row\n"
+	  "of every blob whose key is present from its sealed metadata, and\n"
+	  "removes what must not come back (erased calls, destroyed keys,\n"
+	  "calls past their expiry). Blobs that fail authentication go to\n"
+	  "quarantine/. Exit 1 if any call was lost. Not while mounted.\n" },
 	{ "verify", cmd_verify,
 	  "verify VAULT\n"
 	  "Authenticates every chunk of every blob; exit 1 if any is bad.\n" },

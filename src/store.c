@@ -502,19 +502,21 @@ int store_spool_dirfd(const struct store *s)
 	return s->spool_fd;
 }
 
-int store_quarantine(struct store *s, const char *name, const char *reason)
+/* Moves `name` from directory `from_fd` into quarantine/ as `qname` and
+ * writes QNAME.reason beside it; fsyncs both directories. */
+static int quarantine_move(struct store *s, int from_fd, const char *name,
+			   const char *qname, const char *reason)
 {
 	char rname[NAME_MAX + 1];
 	int fd, err = 0;
 	size_t len = strlen(reason);
 
-	if (!*name || strchr(name, '/') || name[0] == '.' ||
-	    snprintf(rname, sizeof rname, "%s.reason", name) >=
+	if (!*qname || strchr(qname, '/') || qname[0] == '.' ||
+	    snprintf(rname, sizeof rname, "%s.reason", qname) >=
 		    (int)sizeof rname)
 		return EINVAL;
-	if (renameat(s->spool_fd, name, s->quarantine_fd, name) != 0)
+	if (renameat(from_fd, name, s->quarantine_fd, qname) != 0)
 		return errno;
-	store_label_remove(s, name);
 	fd = openat(s->quarantine_fd, rname,
 		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
@@ -527,8 +529,39 @@ int store_quarantine(struct store *s, const char *name, const char *reason)
 	}
 	if (fsync(s->quarantine_fd) != 0 && !err)
 		err = errno;
-	if (fsync(s->spool_fd) != 0 && !err)
+	if (fsync(from_fd) != 0 && !err)
 		err = errno;
+	return err;
+}
+
+int store_quarantine(struct store *s, const char *name, const char *reason)
+{
+	int err;
+
+	if (!*name || strchr(name, '/') || name[0] == '.')
+		return EINVAL;
+	err = quarantine_move(s, s->spool_fd, name, name, reason);
+	if (!err)
+		store_label_remove(s, name);
+	return err;
+}
+
+int store_blob_quarantine(struct store *s, int32_t day, uint64_t num,
+			  const char *reason)
+{
+	char d[CLOCK_DAY_LEN], id[CALL_ID_LEN], name[CALL_ID_LEN + 8];
+	char qname[CLOCK_DAY_LEN + CALL_ID_LEN + 16];
+	int dayfd, err;
+
+	clock_format_day(day, d);
+	call_id_format(num, id);
+	snprintf(name, sizeof name, "%s" BLOB_SUFFIX, id);
+	snprintf(qname, sizeof qname, "blob-%s-%s" BLOB_SUFFIX, d, id);
+	dayfd = openat(s->blobs_fd, d, DIR_FLAGS | O_NOFOLLOW);
+	if (dayfd < 0)
+		return errno;
+	err = quarantine_move(s, dayfd, name, qname, reason);
+	close(dayfd);
 	return err;
 }
 
@@ -561,11 +594,14 @@ static void read_reason(int dirfd, const char *name, char *out, size_t len)
 /* Quarantined spool files; their .reason files are read with them. */
 static int take_quarantined(void *ctx, const char *entry)
 {
-	size_t len = strlen(entry), sl = strlen(SPOOL_SUFFIX);
+	size_t len = strlen(entry), sl = strlen(SPOOL_SUFFIX),
+	       bl = strlen(BLOB_SUFFIX);
 	char *copy;
 	int err;
 
-	if (len <= sl || strcmp(entry + len - sl, SPOOL_SUFFIX) != 0)
+	/* Sealed spool files of recorders, and blobs rebuild refused. */
+	if (!(len > sl && strcmp(entry + len - sl, SPOOL_SUFFIX) == 0) &&
+	    !(len > bl && strcmp(entry + len - bl, BLOB_SUFFIX) == 0))
 		return 0;
 	copy = strdup(entry);
 	if (!copy)

@@ -15,6 +15,7 @@
 
 #include "callvault/clock.h"
 #include "callvault/log.h"
+#include "callvault/snapshot.h"
 
 #define CATALOG_FILE "catalog.db"
 #define CONFIG_FILE "callvault.conf"
@@ -216,6 +217,220 @@ out:
 	free(key_path);
 	free(cat);
 	free(conf);
+	return rc;
+}
+
+/* --- preparing a rebuild ---------------------------------------------- */
+
+/* Moves DIR/NAME (and its -wal, -shm) aside as NAME.damaged-<ms>. */
+static int move_aside(const char *dir, const char *name, int64_t now_ms)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char from[PATH_MAX], to[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+		snprintf(from, sizeof from, "%s/%s%s", dir, name, sfx[i]);
+		snprintf(to, sizeof to, "%s/%s.damaged-%" PRId64 "%s", dir,
+			 name, now_ms, sfx[i]);
+		if (rename(from, to) != 0 && errno != ENOENT)
+			return errno;
+	}
+	return fsync_path(dir);
+}
+
+/* The snapshot a rebuild starts from: one restored from a backup of
+ * encrypted/ (VAULT/catalog.snapshot), else the last one a mount made. */
+static char *find_snapshot(const char *dir)
+{
+	char *p = path_join(dir, SNAPSHOT_NAME);
+
+	if (p && access(p, F_OK) == 0)
+		return p;
+	free(p);
+	p = path_join(dir, "snapshot/" SNAPSHOT_NAME);
+	if (p && access(p, F_OK) == 0)
+		return p;
+	free(p);
+	return NULL;
+}
+
+/* Puts the parts of snapshot `snap` that DIR lacks into DIR: through a
+ * staging directory, then one rename per file. `catalog_only_missing`: the
+ * key store present in DIR is kept (it may be newer than the snapshot). */
+static int restore_parts(const char *dir, const char *snap,
+			 const struct keyring *ring, unsigned *restored,
+			 char *err, size_t errlen)
+{
+	static const enum snapshot_part parts[] = {
+		SNAPSHOT_KEYSTORE, SNAPSHOT_CONFIG, SNAPSHOT_CATALOG,
+	};
+	char stage[PATH_MAX], from[PATH_MAX + NAME_MAX + 2],
+	     to[PATH_MAX + NAME_MAX + 2];
+	int rc;
+
+	*restored = 0;
+	snprintf(stage, sizeof stage, "%s/.rebuild-XXXXXX", dir);
+	if (!mkdtemp(stage)) {
+		rc = errno;
+		snprintf(err, errlen, "%s: %s", dir, strerror(rc));
+		return rc;
+	}
+	rc = snapshot_read(snap, ring, stage);
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", snap,
+			 rc == EBADMSG ? "does not authenticate (damaged or "
+					 "altered)" :
+			 rc == EACCES ? "made with another key" : strerror(rc));
+		goto out;
+	}
+	/* The catalog last: once it is in place the vault opens. */
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		const char *name = snapshot_part_file(parts[i]);
+
+		snprintf(from, sizeof from, "%s/%s", stage, name);
+		snprintf(to, sizeof to, "%s/%s", dir, name);
+		if (access(from, F_OK) != 0 || access(to, F_OK) == 0)
+			continue;
+		if (rename(from, to) != 0) {
+			rc = errno;
+			snprintf(err, errlen, "%s: %s", to, strerror(rc));
+			goto out;
+		}
+		(*restored) |= 1u << parts[i];
+	}
+	rc = fsync_path(dir);
+out:
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		snprintf(from, sizeof from, "%s/%s", stage,
+			 snapshot_part_file(parts[i]));
+		unlink(from);
+	}
+	rmdir(stage);
+	return rc;
+}
+
+int vault_prepare_rebuild(const char *dir, const char *key_file,
+			  unsigned *what, char *err, size_t errlen)
+{
+	unsigned char master[KEYS_KEY_LEN], check[KEYS_CHECK_LEN];
+	struct keyring *ring = NULL;
+	struct catalog *c = NULL;
+	char *real = NULL, *key_path = NULL, *cat = NULL, *ks = NULL,
+	     *conf = NULL, *snap = NULL;
+	unsigned restored = 0;
+	int rc;
+
+	*what = 0;
+	real = realpath(dir, NULL);
+	if (!real) {
+		rc = errno;
+		snprintf(err, errlen, "%s: %s", dir, strerror(rc));
+		return rc;
+	}
+	key_path = key_file ? strdup(key_file) : vault_default_key_path(real);
+	cat = path_join(real, CATALOG_FILE);
+	ks = path_join(real, "keystore.db");
+	conf = path_join(real, CONFIG_FILE);
+	if (!key_path || !cat || !ks || !conf) {
+		rc = ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = keys_file_read(key_path, NULL, master, err, errlen);
+	if (rc) {
+		if (rc != EINVAL && rc != EACCES)
+			snprintf(err, errlen, "%s: cannot read the key: %s",
+				 key_path, strerror(rc));
+		goto out;
+	}
+	rc = keys_ring_new(master, &ring);
+	explicit_bzero(master, sizeof master);
+	if (rc) {
+		snprintf(err, errlen, "cannot set up keys: %s", strerror(rc));
+		goto out;
+	}
+	keys_check_value(ring, check);
+	/* A backup holds blobs only: spool/ and quarantine/ are made anew
+	 * (store_create keeps what exists). */
+	rc = store_create(real);
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", real, strerror(rc));
+		goto out;
+	}
+
+	/* A catalog that opens with its key store and passes the check is
+	 * kept; one that does not is moved aside, never deleted. */
+	if (access(cat, F_OK) == 0) {
+		rc = catalog_open(cat, 0, &c);
+		if (!rc)
+			rc = catalog_quick_check(c);
+		catalog_close(c);
+		if (rc == ENOENT && access(ks, F_OK) != 0) {
+			rc = 0; /* the key store is missing, see below */
+		} else if (rc) {
+			log_warnx("%s: does not open (%s): moved aside", cat,
+				  strerror(rc));
+			rc = move_aside(real, CATALOG_FILE, clock_now_ms());
+			if (rc) {
+				snprintf(err, errlen, "%s: cannot move it "
+					 "aside: %s", cat, strerror(rc));
+				goto out;
+			}
+			*what |= VAULT_REBUILD_DAMAGED;
+		}
+	}
+	if (access(cat, F_OK) != 0 || access(ks, F_OK) != 0 ||
+	    access(conf, F_OK) != 0) {
+		snap = find_snapshot(real);
+		if (snap) {
+			rc = restore_parts(real, snap, ring, &restored, err,
+					   errlen);
+			if (rc)
+				goto out;
+			if (restored)
+				*what |= VAULT_REBUILD_FROM_SNAPSHOT;
+		}
+	}
+	if (access(ks, F_OK) != 0 && access(cat, F_OK) == 0) {
+		rc = ENOENT;
+		snprintf(err, errlen, "%s is missing and no snapshot has it: "
+			 "the keys of every call are lost", ks);
+		goto out;
+	}
+	if (access(conf, F_OK) != 0) {
+		struct config cfg;
+
+		/* Defaults, said loudly: retention and time zone matter. */
+		config_defaults(&cfg);
+		rc = config_write(&cfg, conf);
+		if (rc) {
+			snprintf(err, errlen, "%s: %s", conf, strerror(rc));
+			goto out;
+		}
+		*what |= VAULT_REBUILD_DEFAULT_CONFIG;
+	}
+	if (access(cat, F_OK) != 0) {
+		/* An empty catalog beside the existing key store (which
+		 * must belong to this key). */
+		rc = catalog_create(cat, check);
+		if (rc) {
+			snprintf(err, errlen, "%s: cannot create: %s%s", cat,
+				 strerror(rc), rc == EINVAL ?
+				 " (the key store belongs to another key?)" :
+				 "");
+			goto out;
+		}
+		*what |= VAULT_REBUILD_NEW_CATALOG;
+	}
+	rc = 0;
+out:
+	keys_ring_free(ring);
+	free(real);
+	free(key_path);
+	free(cat);
+	free(ks);
+	free(conf);
+	free(snap);
 	return rc;
 }
 

@@ -68,6 +68,10 @@ void catalog_close(struct catalog *c);
 /* The key check value stored at creation (see keys_check_value). */
 int catalog_key_check(struct catalog *c, unsigned char out[KEYS_CHECK_LEN]);
 
+/* SQLite's quick_check of the catalog and the key store: 0, or EBADMSG
+ * (with log lines saying what is wrong). */
+int catalog_quick_check(struct catalog *c);
+
 /* The connection's page cache, in MiB (SQLite's default is 2): for bulk
  * loads (rebuild, synthetic catalogs) that fill large indexes. */
 void catalog_set_cache(struct catalog *c, unsigned mib);
@@ -111,7 +115,9 @@ int catalog_user_list(struct catalog *c,
 		      void *ctx);
 
 /* Agent ids: the stable number behind an agent directory. Logins of deleted
- * users keep theirs. */
+ * users keep theirs. ensure: the id of `login`, made if it has none
+ * (rebuild of calls whose agent the directory lost). */
+int catalog_agent_ensure(struct catalog *c, const char *login, uint32_t *id);
 int catalog_agent_id(struct catalog *c, const char *login, uint32_t *id);
 int catalog_agent_login(struct catalog *c, uint32_t id,
 			char out[CALL_LOGIN_LEN]);

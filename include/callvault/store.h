@@ -68,6 +68,12 @@ int store_spool_dirfd(const struct store *s);
  * directories. */
 int store_quarantine(struct store *s, const char *name, const char *reason);
 
+/* Moves blob `num` of `day` into quarantine/ as blob-DAY-c-N.cvb (still
+ * encrypted), with a .reason beside it: a blob that fails authentication,
+ * kept for an admin rather than deleted. */
+int store_blob_quarantine(struct store *s, int32_t day, uint64_t num,
+			  const char *reason);
+
 /* Claims the spool directory for this process (flock, released when the
  * store is closed or the process dies): a mount holds it while it serves,
  * so that a second mount or `callvault recover` cannot take its pending

@@ -61,6 +61,22 @@ int vault_call_key(struct vault *v, const struct call_record *rec,
 int vault_call_key_new(struct vault *v, struct catalog *c,
 		       const struct call_record *rec, struct secret *out);
 
+/* Makes a vault directory openable for `rebuild`, before vault_open():
+ * a catalog that does not open or fails SQLite's check is moved aside
+ * (catalog.db.damaged-<ms>); what is missing of catalog.db, keystore.db
+ * and callvault.conf is taken from the vault's snapshot (VAULT/catalog.
+ * snapshot from a restored backup of encrypted/, else the mount's last
+ * one in VAULT/snapshot/); a catalog still missing is created empty beside
+ * the key store; a configuration still missing is written with defaults.
+ * *what gets VAULT_REBUILD_* bits. ENOENT if the key store is lost with no
+ * snapshot to restore it from. */
+#define VAULT_REBUILD_DAMAGED 1u         /* catalog moved aside */
+#define VAULT_REBUILD_FROM_SNAPSHOT 2u   /* parts restored from a snapshot */
+#define VAULT_REBUILD_NEW_CATALOG 4u     /* empty catalog created */
+#define VAULT_REBUILD_DEFAULT_CONFIG 8u  /* configuration written anew */
+int vault_prepare_rebuild(const char *dir, const char *key_file,
+			  unsigned *what, char *err, size_t errlen);
+
 /* Opens the blob of a call for reading (blob_open with its call key). */
 int vault_blob_open(struct vault *v, const struct call_record *rec,
 		    struct blob_reader **out);
