@@ -73,6 +73,9 @@ int cmd_rebuild(int argc, char **argv)
 	if (isatty(STDERR_FILENO))
 		ops.progress = progress;
 	rc = rebuild_run(v, &ops, &st);
+	if (st.replayed)
+		printf("%u erasures newer than the key store taken from %s\n",
+		       st.replayed, vault_erasure_log(v));
 	printf("%u blobs: %u calls kept, %u recovered from their blobs; "
 	       "removed: %u erased, %u with destroyed keys, %u expired; "
 	       "%u quarantined, %u lost, %u errors\n",

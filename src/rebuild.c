@@ -12,6 +12,7 @@
 #include "callvault/log.h"
 #include "callvault/meta.h"
 #include "callvault/retention.h"
+#include "callvault/rights.h"
 
 /* Rows recreated per transaction: one fsync per batch, not per call. */
 #define INSERT_BATCH 256
@@ -309,6 +310,7 @@ int rebuild_run(struct vault *v, const struct rebuild_ops *ops,
 	struct run r = { .v = v, .ops = ops, .st = st };
 	struct blob_list blobs = { 0 };
 	struct retention_stats rs;
+	unsigned bad = 0;
 	int rc;
 
 	memset(st, 0, sizeof *st);
@@ -316,6 +318,11 @@ int rebuild_run(struct vault *v, const struct rebuild_ops *ops,
 	if (!r.c)
 		return EIO;
 	catalog_set_cache(r.c, 64);
+	/* Erasures newer than a restored backup. */
+	rc = rights_replay_erasures(v, &st->replayed, &bad);
+	if (rc)
+		goto out;
+	st->errors += bad;
 	rc = store_blob_foreach(vault_store(v), take_blob, &blobs);
 	if (rc)
 		goto out;

@@ -2,13 +2,16 @@
 #include "callvault/rights.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "callvault/audit.h"
+#include "callvault/bytes.h"
 #include "callvault/clock.h"
 #include "callvault/log.h"
 #include "callvault/meta.h"
@@ -88,6 +91,97 @@ static int live_call(struct vault *v, struct catalog *c, uint64_t num,
 		set_err(err, errlen, "%s: no such call", id);
 	else if (rc)
 		set_err(err, errlen, "catalog: %s", strerror(rc));
+	return rc;
+}
+
+/* --- the erasure log ------------------------------------------------- */
+
+/* One line per erasure: "c-000184 20419 1795771815000 MAC\n", MAC = hex
+ * keyed BLAKE2b (catalog MAC subkey) over "cverase1", number, day and
+ * time, so that nobody without the master key can add (or alter) a line
+ * to make rebuild delete a call. */
+#define ERASE_LINE_MAX 160
+
+static void erasure_mac(struct vault *v, uint64_t num, int32_t day,
+			int64_t at_ms, char hex[65])
+{
+	unsigned char n[8], d[4], t[8], mac[32];
+	const struct keys_part parts[] = {
+		{ "cverase1", 8 }, { n, 8 }, { d, 4 }, { t, 8 },
+	};
+
+	le64_put(n, num);
+	le32_put(d, (uint32_t)day);
+	le64_put(t, (uint64_t)at_ms);
+	keys_mac(keys_subkey(vault_keys(v), KEYS_CATALOG_MAC), parts,
+		 sizeof parts / sizeof parts[0], mac);
+	for (size_t i = 0; i < sizeof mac; i++)
+		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+}
+
+/* Appends the erasure of `rec` to the log, durably, before anything is
+ * destroyed: a restore of a backup older than the erasure would otherwise
+ * bring the call back, since the backup holds its key. */
+static int log_erasure(struct vault *v, const struct call_record *rec,
+		       int64_t at_ms)
+{
+	char line[ERASE_LINE_MAX], id[CALL_ID_LEN], mac[65];
+	int fd, n, rc = 0;
+
+	call_id_format(rec->num, id);
+	erasure_mac(v, rec->num, rec->day, at_ms, mac);
+	n = snprintf(line, sizeof line, "%s %d %" PRId64 " %s\n", id,
+		     (int)rec->day, at_ms, mac);
+	fd = open(vault_erasure_log(v),
+		  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd < 0)
+		return errno;
+	if (write(fd, line, (size_t)n) != n || fsync(fd) != 0)
+		rc = errno ? errno : EIO;
+	close(fd);
+	return rc;
+}
+
+int rights_replay_erasures(struct vault *v, unsigned *added,
+			   unsigned *bad)
+{
+	struct catalog *c = vault_catalog(v);
+	char line[ERASE_LINE_MAX], id[CALL_ID_LEN], mac[65], want[65];
+	FILE *f;
+	int rc = 0;
+
+	*added = *bad = 0;
+	if (!c)
+		return EIO;
+	f = fopen(vault_erasure_log(v), "re");
+	if (!f)
+		return errno == ENOENT ? 0 : errno;
+	while (!rc && fgets(line, sizeof line, f)) {
+		long long day, at;
+		uint64_t num;
+
+		if (sscanf(line, "%23s %lld %lld %64s", id, &day, &at, mac) !=
+			    4 ||
+		    call_id_parse(id, &num) != 0 || day < INT32_MIN ||
+		    day > INT32_MAX) {
+			(*bad)++;
+			continue;
+		}
+		erasure_mac(v, num, (int32_t)day, at, want);
+		if (strcmp(mac, want) != 0) {
+			log_warnx("%s: a line for %s does not authenticate; "
+				  "ignored", vault_erasure_log(v), id);
+			(*bad)++;
+			continue;
+		}
+		if (catalog_tombstoned(c, num) == 0)
+			continue;
+		rc = catalog_tombstone_put(c, num, (int32_t)day, at);
+		if (!rc)
+			(*added)++;
+	}
+	fclose(f);
 	return rc;
 }
 
@@ -187,8 +281,15 @@ int rights_erase(struct vault *v, uint64_t num, const struct rights_actor *who,
 		audit_refusal(v, c, who, "erase", num, "restricted");
 		return EBUSY;
 	}
-	/* Key first: once the tombstone is durable, nothing brings the call
-	 * back, whatever happens to the rest of this function. */
+	/* The log first, then the key: once both are durable, nothing
+	 * brings the call back, whatever happens to the rest of this
+	 * function or to the vault directory. */
+	rc = log_erasure(v, &rec, clock_now_ms());
+	if (rc) {
+		set_err(err, errlen, "%s: %s", vault_erasure_log(v),
+			strerror(rc));
+		return rc;
+	}
 	rc = shred_call_key(v, c, &rec);
 	if (rc) {
 		set_err(err, errlen, "key store: %s", strerror(rc));

@@ -23,6 +23,7 @@
 struct vault {
 	char *dir;
 	char *catalog_path;
+	char *erasure_log;   /* beside the key file */
 	int flags;
 	struct config cfg;
 	struct keyring *ring;
@@ -498,6 +499,13 @@ int vault_open(const char *dir, const char *key_file, int flags,
 				 key_path, strerror(rc));
 		goto out;
 	}
+	if (asprintf(&v->erasure_log, "%s" VAULT_ERASURE_LOG_SUFFIX,
+		     key_path) < 0) {
+		v->erasure_log = NULL;
+		rc = ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	rc = keys_ring_new(master, &v->ring);
 	explicit_bzero(master, sizeof master);
 	if (rc) {
@@ -555,6 +563,7 @@ void vault_close(struct vault *v)
 	}
 	store_close(v->store);
 	keys_ring_free(v->ring);
+	free(v->erasure_log);
 	free(v->catalog_path);
 	free(v->dir);
 	free(v);
@@ -563,6 +572,11 @@ void vault_close(struct vault *v)
 const char *vault_dir(const struct vault *v)
 {
 	return v->dir;
+}
+
+const char *vault_erasure_log(const struct vault *v)
+{
+	return v->erasure_log;
 }
 
 const char *vault_catalog_path(const struct vault *v)

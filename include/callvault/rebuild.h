@@ -4,7 +4,8 @@
  * copied into a live vault.
  *
  * The blobs are the truth for what was recorded, the key store for what
- * may still be read:
+ * may still be read, and the erasure log beside the key file (rights.h)
+ * for erasures newer than a restored key store:
  *  - a blob whose call is tombstoned (erased) is deleted, never restored;
  *  - a blob whose key is destroyed (expired, erased) is deleted: nothing
  *    can read it;
@@ -22,6 +23,7 @@
 #include "callvault/vault.h"
 
 struct rebuild_stats {
+	unsigned replayed;    /* erasures taken from the erasure log */
 	unsigned blobs;       /* blob files examined */
 	unsigned kept;        /* calls whose row and blob agree */
 	unsigned recovered;   /* rows recreated from their blob */

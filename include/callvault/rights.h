@@ -59,6 +59,14 @@ int rights_unrestrict(struct vault *v, uint64_t num,
 int rights_amend(struct vault *v, uint64_t num, const struct rights_actor *who,
 		 const char *note, char *err, size_t errlen);
 
+/* Erasures are also appended to an authenticated log beside the key file
+ * (vault_erasure_log()), which lives outside the vault directory: after a
+ * restore from a backup older than an erasure, the restored key store
+ * lacks the tombstone but the log still has it. replay: tombstones every
+ * call the log names (rebuild does this first). *added counts new
+ * tombstones, *bad lines that do not authenticate (ignored, logged). */
+int rights_replay_erasures(struct vault *v, unsigned *added, unsigned *bad);
+
 /* Completes erasures interrupted by a crash (blob and row of tombstoned
  * calls). `gone` (may be NULL) is told of each call removed. Returns the
  * count in *n. */

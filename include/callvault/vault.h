@@ -40,6 +40,10 @@ void vault_close(struct vault *v);
 
 const char *vault_dir(const struct vault *v);
 const char *vault_catalog_path(const struct vault *v);
+/* The erasure log: KEYFILE.erased, beside the key and so outside the
+ * vault directory and its backups (rights.h). */
+#define VAULT_ERASURE_LOG_SUFFIX ".erased"
+const char *vault_erasure_log(const struct vault *v);
 const struct config *vault_config(const struct vault *v);
 const struct keyring *vault_keys(const struct vault *v);
 struct store *vault_store(struct vault *v);

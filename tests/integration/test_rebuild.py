@@ -192,18 +192,31 @@ def test_old_blobs_never_resurrect(tmp_root, audio, mount):
     assert fingerprint(m2, [kept]) == kept_fp
     m2.stop()
 
-    # The whole old backup as the vault: the call that has expired since
-    # comes back from the snapshot, and is removed before anything can
-    # serve it.
+    # The whole old backup as the vault: the calls that have expired or
+    # been erased since come back from its snapshot, keys and all; the
+    # expiry rule and the erasure log beside the key file remove them
+    # before anything can serve them.
+    assert os.path.exists(v.path + ".key.erased")
     wipe(v)
     H.run(["rsync", "-a", old + "/", v.path + "/"])
     out = rebuild(v)
+    assert "1 erasures newer than the key store" in out, out
     assert "1 expired" in out, out
-    assert not os.path.exists(blob(expiring))
+    for c in (erased, expiring):
+        assert not os.path.exists(blob(c)), c.id
     m3 = mount(v)
-    assert probe(ADA["uid"], "stat", m3.path(expiring.rel()))["errno"] == 2
+    for c in (erased, expiring):
+        assert probe(ADA["uid"], "stat", m3.path(c.rel()))["errno"] == 2
     assert fingerprint(m3, [kept]) == kept_fp
     m3.stop()
+
+    # A forged line in the log (no master key) erases nothing.
+    with open(v.path + ".key.erased", "a") as f:
+        f.write("%s 20000 1795771815000 %s\n" % (kept.id, "0" * 64))
+    out = rebuild(v, expect=1)
+    m4 = mount(v)
+    assert fingerprint(m4, [kept]) == kept_fp
+    m4.stop()
 
 
 def test_rebuild_refuses_a_mounted_vault(tmp_root, audio, mount):
