@@ -33,6 +33,19 @@ static int ogg_complete(const struct audio_source *src)
 	return 0; /* the last page is still being written */
 }
 
+/* A data chunk size of 0 is the placeholder of a writer that patches the
+ * sizes when it closes (Asterisk): the file is still being written. The
+ * 0xFFFFFFFF of a writer on a pipe is final; nothing can check it. */
+static int data_size_zero(const struct audio_source *src,
+			  const struct audio_wav_info *wi)
+{
+	unsigned char sz[4];
+
+	if (wi->data_off < 8 || audio_read_full(src, sz, 4, wi->data_off - 4))
+		return 0;
+	return sz[0] == 0 && sz[1] == 0 && sz[2] == 0 && sz[3] == 0;
+}
+
 int audio_looks_complete(const struct audio_source *src)
 {
 	static const unsigned char riff[4] = { 'R', 'I', 'F', 'F' };
@@ -50,8 +63,10 @@ int audio_looks_complete(const struct audio_source *src)
 		rc = audio_wav_parse(src, 1, &wi, err, sizeof err);
 		if (rc == AUDIO_WAV_MORE)
 			return 0;
-		if (rc != 0 || wi.data_len == UINT64_MAX)
-			return 1; /* bad, or sizes nothing can check */
+		if (rc != 0)
+			return 1; /* bad: the commit says why */
+		if (wi.data_len == UINT64_MAX)
+			return !data_size_zero(src, &wi);
 		return wi.data_off + wi.data_len <= src->size;
 	case AUDIO_FORMAT_OPUS:
 		return ogg_complete(src);

@@ -15,6 +15,9 @@
 
 #define BUCKETS 1024
 #define META_MAX (64 * 1024)
+/* A daemon crash loses at most this much of what is being written
+ * (docs/recorders.md, "Crashes"). */
+#define FLUSH_MS 100
 
 /* A pending file or directory. Tree links, opens and refs are protected by
  * incoming->lock; the spool and mtime by the node's own lock, so that
@@ -38,6 +41,11 @@ struct node {
 	char spool_name[SPOOL_NAME_LEN];
 	int64_t mtime_ms;
 	int64_t created_ms;
+	int64_t flushed_ms; /* the spool's tail was last sealed then */
+	/* Committed (as call `num`) or quarantined: handles still open on
+	 * it (copies of a descriptor whose close committed it) get ESTALE. */
+	int finished;
+	uint64_t num;
 	/* Streaming encode of a .wav while it is written (audio_wavstream):
 	 * the Ogg Opus made so far goes to a second, derived spool. All
 	 * protected by the node's lock. */
@@ -51,8 +59,11 @@ struct node {
 
 struct incoming_handle {
 	struct node *n;
-	int wrote;
+	int wrote;   /* written through since opened or last flushed */
+	int refused; /* a write after the commit was logged */
 };
+
+enum { FINISHED_COMMITTED = 1, FINISHED_QUARANTINED };
 
 struct incoming {
 	struct vault *v;
@@ -185,10 +196,22 @@ static void node_unlink(struct incoming *in, struct node *n)
 	node_put(in, n);
 }
 
+/* The file's data went into call `num` (or to quarantine, num 0): later
+ * writes through copies of its descriptors are refused. */
+static void mark_finished(struct node *n, int how, uint64_t num)
+{
+	pthread_mutex_lock(&n->lock);
+	n->finished = how;
+	n->num = num;
+	pthread_mutex_unlock(&n->lock);
+}
+
 /* Removes a file's spool from disk (discard or commit). */
 static void discard_data(struct incoming *in, struct node *n)
 {
 	pthread_mutex_lock(&n->lock);
+	spool_close(n->spool);
+	n->spool = NULL;
 	if (n->spool_name[0]) {
 		int rc = spool_unlink(store_spool_dirfd(vault_store(in->v)),
 				      n->spool_name);
@@ -424,8 +447,31 @@ ssize_t incoming_write(struct incoming *in, struct incoming_handle *h,
 	ssize_t r;
 
 	pthread_mutex_lock(&n->lock);
-	if (!n->spool) {
-		r = -EIO; /* committed through another descriptor */
+	if (n->finished || n->committing) {
+		/* Another copy of this descriptor (dup, fork) was closed and
+		 * its close committed or rejected the file, or is doing so
+		 * now: these bytes have nowhere to go, and the writer must
+		 * know. */
+		if (!h->refused) {
+			if (!n->finished)
+				log_warnx("incoming: %s: write refused: the "
+					  "close of another copy of the "
+					  "descriptor is committing it", n->name);
+			else if (n->finished == FINISHED_COMMITTED)
+				log_warnx("incoming: %s: write refused: the call "
+					  "was committed as c-%06" PRIu64 " at "
+					  "the close of another copy of the "
+					  "descriptor", n->name, n->num);
+			else
+				log_warnx("incoming: %s: write refused: the file "
+					  "was quarantined at the close of "
+					  "another copy of the descriptor",
+					  n->name);
+			h->refused = 1;
+		}
+		r = -ESTALE;
+	} else if (!n->spool) {
+		r = -EIO; /* discarded (unlinked) while open */
 	} else {
 		if (n->closed) {
 			/* Written again: until the next close, recovery must
@@ -435,19 +481,25 @@ ssize_t incoming_write(struct incoming *in, struct incoming_handle *h,
 		}
 		r = spool_pwrite(n->spool, buf, len, off);
 		n->mtime_ms = clock_now_ms();
-		/* An acknowledged write must outlive a crash of the daemon:
-		 * recovery quarantines it, and nothing is lost. */
-		if (r > 0) {
+		/* What was written should outlive a crash of the daemon
+		 * (recovery quarantines it, sealed), but sealing the spool's
+		 * tail block and header on every 20 ms write of a live
+		 * recorder costs more than the rest of the write: seal at
+		 * most every FLUSH_MS. Full blocks are sealed as the writer
+		 * moves on; close() syncs everything. */
+		if (r > 0 && n->mtime_ms - n->flushed_ms >= FLUSH_MS) {
 			int err = spool_flush(n->spool);
 			if (err)
 				r = -err;
+			else
+				n->flushed_ms = n->mtime_ms;
 		}
 		if (r > 0)
 			stream_after_write(in, n, off, (size_t)r);
+		if (r >= 0)
+			h->wrote = 1;
 	}
 	pthread_mutex_unlock(&n->lock);
-	if (r >= 0)
-		h->wrote = 1;
 	return r;
 }
 
@@ -459,7 +511,10 @@ ssize_t incoming_read(struct incoming *in, struct incoming_handle *h,
 
 	(void)in;
 	pthread_mutex_lock(&n->lock);
-	r = n->spool ? spool_pread(n->spool, buf, len, off) : -EIO;
+	if (n->finished)
+		r = -ESTALE;
+	else
+		r = n->spool ? spool_pread(n->spool, buf, len, off) : -EIO;
 	pthread_mutex_unlock(&n->lock);
 	return r;
 }
@@ -657,7 +712,10 @@ static int label_read(struct incoming *in, const char *spool_name,
 
 /* Bytes behind the end of the file that are not yet encoded: writers patch
  * the header and append chunks (LIST) at the end, and the commit's finish()
- * takes the rest. */
+ * takes the rest. The encoder is fed whole spool blocks (one read back and
+ * decrypted per block, not per 20 ms write, and 128 ms of 8 kHz audio to
+ * encode at a time, so no single write waits long), up to STREAM_STEP at
+ * once. */
 #define STREAM_LAG (64 * 1024)
 #define STREAM_STEP (64 * 1024)
 
@@ -723,6 +781,7 @@ static void stream_after_write(struct incoming *in, struct node *n,
 	const struct audio_params params = { cfg->bitrate, cfg->complexity };
 	unsigned char *buf;
 	uint64_t pushed, doff, size;
+	size_t used = 0;
 	char err[160];
 
 	if (n->ws_abandoned || n->committing || !is_wav(n->name))
@@ -743,23 +802,30 @@ static void stream_after_write(struct incoming *in, struct node *n,
 		stream_abandon(in, n, "audio already encoded was rewritten");
 		return;
 	}
+	/* Whole blocks only: a 320-byte write must not cost a block read
+	 * back and decrypted, and 64 KiB wiped, every 20 ms. */
 	size = spool_size(n->spool);
-	if (size <= pushed + STREAM_LAG)
+	if (size < pushed + STREAM_LAG + SPOOL_BLOCK)
 		return;
 	buf = malloc(STREAM_STEP);
 	if (!buf) {
 		stream_abandon(in, n, "out of memory");
 		return;
 	}
-	while (size > pushed + STREAM_LAG) {
+	while (size >= pushed + STREAM_LAG + SPOOL_BLOCK) {
 		uint64_t want = size - STREAM_LAG - pushed;
 		size_t step = want < STREAM_STEP ? (size_t)want : STREAM_STEP;
-		ssize_t r = spool_pread(n->spool, buf, step, pushed);
+		ssize_t r;
+
+		step -= step % SPOOL_BLOCK;
+		r = spool_pread(n->spool, buf, step, pushed);
 
 		if (r <= 0) {
 			stream_abandon(in, n, "cannot read back");
 			break;
 		}
+		if ((size_t)r > used)
+			used = (size_t)r;
 		if (audio_wavstream_push(n->ws, buf, (size_t)r, err,
 					 sizeof err) != 0) {
 			/* The commit transcodes and gives the reason. */
@@ -768,7 +834,7 @@ static void stream_after_write(struct incoming *in, struct node *n,
 		}
 		pushed += (uint64_t)r;
 	}
-	explicit_bzero(buf, STREAM_STEP);
+	explicit_bzero(buf, used);
 	free(buf);
 }
 
@@ -819,8 +885,11 @@ static int read_meta(struct node *m, char **out, size_t *len, char *err,
 	char *buf;
 	ssize_t r;
 
+	/* From here on, what the commit reads is what it stores: a write
+	 * through another copy of a descriptor is refused, not lost. */
 	pthread_mutex_lock(&m->lock);
 	size = spool_size(m->spool);
+	m->committing = 1;
 	pthread_mutex_unlock(&m->lock);
 	if (size > META_MAX) {
 		snprintf(err, errlen, "metadata larger than 64 KiB");
@@ -852,8 +921,12 @@ static int commit_pair(struct incoming *in, struct node *a, struct node *m,
 	int rc;
 
 	rc = read_meta(m, &meta, &meta_len, err, errlen);
-	if (rc)
+	if (rc) {
+		pthread_mutex_lock(&m->lock);
+		m->committing = 0;
+		pthread_mutex_unlock(&m->lock);
 		return rc;
+	}
 	pthread_mutex_lock(&a->lock);
 	size = spool_size(a->spool);
 	a->committing = 1;
@@ -890,6 +963,9 @@ static int commit_pair(struct incoming *in, struct node *a, struct node *m,
 	stream_drop(in, a);
 	a->committing = 0;
 	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_lock(&m->lock);
+	m->committing = 0;
+	pthread_mutex_unlock(&m->lock);
 	explicit_bzero(meta, meta_len);
 	free(meta);
 	return rc;
@@ -904,6 +980,7 @@ static void quarantine(struct incoming *in, struct node *n, const char *why)
 	path_of(n, path, sizeof path);
 	snprintf(reason, sizeof reason, "%s: %s", path, why);
 	pthread_mutex_lock(&n->lock);
+	n->finished = FINISHED_QUARANTINED;
 	if (n->spool) {
 		spool_sync(n->spool);
 		spool_close(n->spool);
@@ -972,6 +1049,8 @@ static int try_commit(struct incoming *in, struct node *n, int own,
 	if (rc == 0) {
 		log_info("incoming: %s: committed as c-%06" PRIu64, path,
 			 rec.num);
+		mark_finished(a, FINISHED_COMMITTED, rec.num);
+		mark_finished(m, FINISHED_COMMITTED, rec.num);
 		discard_data(in, a);
 		discard_data(in, m);
 		*committed = rec.num;
@@ -1005,32 +1084,44 @@ int incoming_flush(struct incoming *in, struct incoming_handle *h,
 		   uint64_t *committed)
 {
 	struct node *n = h->n;
-	int rc = 0;
+	int rc = 0, wrote;
 
 	*committed = 0;
-	if (h->wrote) {
+	pthread_mutex_lock(&n->lock);
+	wrote = h->wrote;
+	if (wrote && n->spool && !n->finished) {
 		/* What a recorder closed is on disk, sealed, before close()
 		 * returns. */
-		pthread_mutex_lock(&n->lock);
-		if (n->spool)
-			rc = spool_sync(n->spool);
-		if (!rc && n->spool) {
+		rc = spool_sync(n->spool);
+		if (!rc) {
 			n->closed = 1;
+			n->flushed_ms = clock_now_ms();
 			rc = label_write(in, n, 1);
 		}
-		pthread_mutex_unlock(&n->lock);
-		if (rc) {
-			log_warnx("incoming: %s: cannot store: %s",
-				  n->spool_name, strerror(rc));
-			return rc;
-		}
-	} else {
-		/* Closed without writing (an empty file): complete as it is,
-		 * so that the grace period can deal with it. */
+	}
+	if (!rc)
+		h->wrote = 0;
+	pthread_mutex_unlock(&n->lock);
+	if (rc) {
+		log_warnx("incoming: %s: cannot store: %s", n->spool_name,
+			  strerror(rc));
+		return rc;
+	}
+	if (!wrote) {
+		/* Nothing written through this handle since it was opened or
+		 * last flushed: not the close that ends a recording (a shell
+		 * closing its descriptor after dup2() and before writing, a
+		 * second copy of a descriptor already flushed, a reader). It
+		 * commits nothing; the last release does, if anything is
+		 * left to commit. An empty file closed as such is complete
+		 * as it is, for the grace period. */
 		pthread_mutex_lock(&in->lock);
-		if (n->opens == 1 && !n->is_dir)
+		pthread_mutex_lock(&n->lock);
+		if (n->opens == 1 && !n->is_dir && !n->finished)
 			n->closed = 1;
+		pthread_mutex_unlock(&n->lock);
 		pthread_mutex_unlock(&in->lock);
+		return 0;
 	}
 	/* Only the close of the last open handle completes a file. */
 	return try_commit(in, n, 1, committed);
@@ -1465,6 +1556,7 @@ static int commit_alone(struct incoming *in, struct node *a,
 		log_info("incoming: %s: no metadata after the grace period; "
 			 "committed as c-%06" PRIu64 " without an agent",
 			 path, rec.num);
+		mark_finished(a, FINISHED_COMMITTED, rec.num);
 		discard_data(in, a);
 		*committed = rec.num;
 	} else if (rc == EINVAL) {
@@ -1496,6 +1588,14 @@ void incoming_sweep(struct incoming *in, int64_t now_ms, int64_t grace_ms,
 		uint64_t num = 0;
 		int stale, rc;
 
+		/* A writer that went quiet without closing: seal what the
+		 * last write left in memory (writes seal at most every
+		 * FLUSH_MS, and only when they come). */
+		pthread_mutex_lock(&f->lock);
+		if (f->spool && now_ms - f->flushed_ms >= FLUSH_MS &&
+		    spool_flush(f->spool) == 0)
+			f->flushed_ms = now_ms;
+		pthread_mutex_unlock(&f->lock);
 		pthread_mutex_lock(&in->lock);
 		stale = f->linked && f->closed && !f->opens && !f->busy &&
 			now_ms - f->mtime_ms >= grace_ms;

@@ -14,6 +14,17 @@
  * sealed, with the reason), or EIO/ENOSPC if storing failed (the files
  * stay pending). Committed and quarantined files leave the tree.
  *
+ * A flush may be the close of one copy of a descriptor (dup, fork), not
+ * the last: it commits only if the handle was written through since it
+ * was opened or last flushed and the audio looks fully written
+ * (audio_looks_complete()); otherwise the last release commits. Writes
+ * through a handle whose file was committed or quarantined, or is being
+ * committed, fail with ESTALE (logged once per handle).
+ *
+ * Writes seal the spool's tail block at most every 100 ms (full blocks as
+ * the writer moves on); flush syncs, incoming_sweep() seals what idle
+ * writers left, incoming_free() seals everything.
+ *
  * Thread-safe. Functions return 0 or a positive errno; ssize_t ones
  * return -errno. */
 #ifndef CALLVAULT_INCOMING_H

@@ -23,6 +23,8 @@ Commands (JSON_ARGS keys):
              off again with ftruncate).
   put        dst, src: the whole file in `chunk`-sized writes, an explicit
              close (like cp, but reporting the close's errno exactly).
+  fds        dst, src, ops, zero_sizes: copies of one descriptor (dup,
+             fork) writing and closing in a given order; see fds().
   seq        steps: [[cmd, args], ...] run one after the other (a call's
              audio and metadata from one process); prints {"steps": [...]}."""
 
@@ -240,7 +242,84 @@ def put(w, args):
     w.close()
 
 
-WRITERS = {"asterisk": asterisk, "freeswitch": freeswitch, "put": put}
+def fds(w, args):
+    """Copies of one descriptor (dup, fork) writing and closing in the
+    order `ops` gives, on the bytes of `src` (as they are, or with the WAV
+    sizes zeroed when `zero_sizes`). Every step's errno goes to
+    report["ops"] (0 = success); nothing here is a failure of the writer,
+    the test judges. Ops:
+      ["open"]              open dst (O_WRONLY|O_CREAT|O_TRUNC) as fd 0
+      ["dup", k]            fd k's copy, as the next fd index
+      ["write", k, a, b]    bytes [a, b) of the file (b may be "end") at
+                            offset a through fd k
+      ["close", k]          close fd k
+      ["fork_close", k]     a child closes its inherited copy of fd k and
+                            exits (a forked helper's close-on-exec)
+      ["fork_write", k, a, b]  a child writes [a, b) through its copy of
+                            fd k and exits (its copy is closed at exit)
+      ["patch", k]          the source's real sizes at offsets 4 and 40
+      ["sleep", s]"""
+    with open(args["src"], "rb") as f:
+        data = bytearray(f.read())
+    orig = bytes(data)
+    if args.get("zero_sizes"):
+        data[4:8] = data[40:44] = b"\0\0\0\0"
+    data = bytes(data)
+    fdv = []
+    w.r["ops"] = []
+
+    def span(a, b):
+        return data[a:len(data) if b == "end" else b]
+
+    def pwrite_all(fd, buf, off):
+        while buf:
+            n = os.pwrite(fd, buf, off)
+            buf, off = buf[n:], off + n
+
+    def child(fn):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                fn()
+            except OSError as e:
+                code = 10 + e.errno % 100
+            os._exit(code)
+        _, st = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(st)
+        return code - 10 if code >= 10 else code
+
+    for op in args["ops"]:
+        err = 0
+        try:
+            if op[0] == "open":
+                fdv.append(os.open(args["dst"], os.O_WRONLY | os.O_CREAT |
+                                   os.O_TRUNC, 0o644))
+            elif op[0] == "dup":
+                fdv.append(os.dup(fdv[op[1]]))
+            elif op[0] == "write":
+                pwrite_all(fdv[op[1]], span(op[2], op[3]), op[2])
+            elif op[0] == "close":
+                os.close(fdv[op[1]])
+            elif op[0] == "fork_close":
+                err = child(lambda: os.close(fdv[op[1]]))
+            elif op[0] == "fork_write":
+                err = child(lambda: pwrite_all(fdv[op[1]],
+                                               span(op[2], op[3]), op[2]))
+            elif op[0] == "patch":
+                pwrite_all(fdv[op[1]], orig[4:8], 4)
+                pwrite_all(fdv[op[1]], orig[40:44], 40)
+            elif op[0] == "sleep":
+                time.sleep(op[1])
+            else:
+                raise SystemExit("unknown op %r" % (op,))
+        except OSError as e:
+            err = e.errno
+        w.r["ops"].append([op[0], err])
+
+
+WRITERS = {"asterisk": asterisk, "freeswitch": freeswitch, "put": put,
+           "fds": fds}
 
 
 def run_one(cmd, args):
