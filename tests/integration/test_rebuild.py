@@ -181,6 +181,11 @@ def test_old_blobs_never_resurrect(tmp_root, audio, mount):
     p = H.run(["cp", "-a", os.path.join(old, "blobs") + "/.",
                os.path.join(v.path, "blobs") + "/"])
     assert p.returncode == 0, p.stderr
+    # Nothing the project has can read them: verify names both.
+    p = cv("verify", v.path, check=False)
+    assert p.returncode == 1, p.stdout
+    assert "%s: erased call" % erased.id in p.stdout, p.stdout
+    assert "%s: its key is destroyed" % expiring.id in p.stdout, p.stdout
     out = rebuild(v)
     assert "%s: erased" % erased.id in out, out
     assert "%s: its key is destroyed" % expiring.id in out, out

@@ -1,6 +1,7 @@
 """Retention: a call vanishes from every view at start + 6 calendar months,
-by itself, without a remount (the sweeper that then destroys blobs and
-keys is still to come)."""
+by itself, without a remount; the sweep (the mount's, at start and every
+sweep_interval, and `callvault sweep`) then deletes its blob and destroys
+its day's key tree, audited."""
 import calendar
 import os
 import datetime as dt
@@ -100,3 +101,27 @@ def test_sweep_destroys_blob_and_key(tmp_root, audio, mount):
     assert p.returncode == 0, p.stdout + p.stderr
     # Nothing left to do for the CLI, and it says so.
     assert "0 expired calls removed" in cv("sweep", v.path).stdout
+
+
+def test_sweep_catches_up_after_downtime(tmp_root, audio, mount):
+    """Calls that expired while nothing was mounted are removed by the
+    mount's first sweep, at its start, keys and all."""
+    v = H.standard_vault(tmp_root, audio)
+    target = (dt.datetime.now(UTC) + dt.timedelta(seconds=3)).replace(
+        microsecond=0)
+    start = add_months(target, -6)
+    old = v.import_call(audio, "pcm8k", AINO["login"], start)
+    assert epoch_rows(v, old) == 1
+    while dt.datetime.now(UTC) < target + dt.timedelta(seconds=1):
+        time.sleep(0.2)
+    # The default sweep_interval is 60 s: only the start-up sweep can
+    # have removed it within the next seconds.
+    m = mount(v)
+    deadline = time.time() + 10
+    while os.path.exists(blob_path(v, old)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not os.path.exists(blob_path(v, old))
+    assert probe(ADA["uid"], "stat", m.path(old.rel()))["errno"] == 2
+    time.sleep(0.5)
+    assert epoch_rows(v, old) == 0
+    assert "expire" in cv("audit", v.path, "--call", old.id).stdout
