@@ -1,21 +1,36 @@
 /* gencat: a real vault with a large synthetic catalog, for benchmarks of
- * what reads the catalog (subject find, listings).
+ * what reads the catalog (subject find, listings) and of the sweep.
  *
- *   gencat [-n CALLS] [-p POOL] [-d DAYS] [-a AGENTS] VAULT
+ *   gencat [-n CALLS] [-p POOL] [-d DAYS] [-s DAYS_AGO] [-a AGENTS] [-k]
+ *          VAULT
+ *
+ *   -n, --calls N            call rows (1,000,000)
+ *   -p, --pool N             customer numbers they are drawn from (200,000)
+ *   -d, --span-days N        days the calls are spread over (180)
+ *   -s, --start-days-ago N   the first call starts N days ago (default:
+ *                            the calls end an hour before now); more
+ *                            than the span, so that all are in the past
+ *   -a, --agents N           agents, in teams of ten (200)
+ *   -k, --with-keys          each day's key tree, as ingest makes it
  *
  * Creates VAULT (and VAULT.key beside it) with vault_create(), AGENTS
- * agents in teams of ten, and CALLS call rows spread evenly over the DAYS
- * days before now, with customer numbers drawn from a pool of POOL
- * numbers: pool member k is +35840 followed by the seven digits of
- * 1000000 + k, so a bench can name numbers that have calls (k < POOL).
- * number_hash is the real keyed hash (keys_number_hash), so `callvault
- * subject find` works on the vault as on a real one.
+ * agents in teams of ten, and CALLS call rows spread evenly over the span,
+ * with customer numbers drawn from a pool of POOL numbers: pool member k
+ * is +35840 followed by the seven digits of 1000000 + k, so a bench can
+ * name numbers that have calls (k < POOL). number_hash is the real keyed
+ * hash (keys_number_hash), so `callvault subject find` works on the vault
+ * as on a real one. Calls are numbered 1..CALLS and the vault's next call
+ * number follows them, so calls imported later get their own numbers.
  *
- * Rows only: no blobs and no epoch keys, so nothing can be decrypted
- * (customer_sealed is zero); the rows are inserted through
- * catalog_call_insert() in transactions of BATCH rows. The numbers are
- * drawn from a fixed seed, so every run makes the same catalog. */
+ * Rows only: no blobs, and customer_sealed is zero. Without -k there are
+ * no epoch keys either, so nothing can be decrypted; with -k each call
+ * gets its key with vault_call_key_new() as ingest does, which stores the
+ * day's key tree on its first call (so that a sweep has keys to destroy).
+ * The rows are inserted through catalog_call_insert() in transactions of
+ * BATCH rows. The numbers are drawn from a fixed seed, so every run makes
+ * the same catalog. */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +92,7 @@ static int parse_count(const char *s, long max, long *out)
 static int usage(void)
 {
 	fprintf(stderr, "usage: gencat [-n CALLS] [-p POOL] [-d DAYS] "
-			"[-a AGENTS] VAULT\n");
+			"[-s DAYS_AGO] [-a AGENTS] [-k] VAULT\n");
 	return 2;
 }
 
@@ -152,9 +167,36 @@ static void make_call(struct call_record *rec, uint64_t num, long calls,
 	rec->ingested_ms = rec->end_ms + 1000;
 }
 
+/* With -k: the call's key, as ingest gets it, inside the batch's
+ * transaction (the day's tree is stored with the day's first call). The
+ * key itself is not needed: there is no blob to seal. */
+static int make_key(struct vault *v, struct catalog *c,
+		    const struct call_record *rec, struct secret *key)
+{
+	int rc = vault_call_key_new(v, c, rec, key);
+
+	if (rc)
+		fprintf(stderr, "gencat: key of call %" PRIu64 ": %s\n",
+			rec->num, strerror(rc));
+	return rc;
+}
+
+static const struct option long_opts[] = {
+	{ "calls", required_argument, NULL, 'n' },
+	{ "pool", required_argument, NULL, 'p' },
+	{ "span-days", required_argument, NULL, 'd' },
+	{ "start-days-ago", required_argument, NULL, 's' },
+	{ "agents", required_argument, NULL, 'a' },
+	{ "with-keys", no_argument, NULL, 'k' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int main(int argc, char **argv)
 {
 	long calls = 1000000, pool = 200000, days = 180, nagents = 200;
+	long ago = 0;
+	int with_keys = 0;
+	struct secret key = { 0 };
 	const struct keyring *ring;
 	struct vault *v = NULL;
 	struct catalog *c;
@@ -165,16 +207,29 @@ int main(int argc, char **argv)
 	double start;
 	int opt, rc = 0;
 
-	while ((opt = getopt(argc, argv, "n:p:d:a:")) != -1) {
+	while ((opt = getopt_long(argc, argv, "n:p:d:s:a:k", long_opts,
+				  NULL)) != -1) {
 		long *dst = opt == 'n' ? &calls : opt == 'p' ? &pool :
-			    opt == 'd' ? &days : opt == 'a' ? &nagents : NULL;
+			    opt == 'd' ? &days : opt == 's' ? &ago :
+			    opt == 'a' ? &nagents : NULL;
 		long max = opt == 'n' ? 100000000L : opt == 'p' ? 9000000L :
-			   opt == 'd' ? 3650L : MAX_AGENTS;
+			   opt == 'd' || opt == 's' ? 3650L : MAX_AGENTS;
+		if (opt == 'k') {
+			with_keys = 1;
+			continue;
+		}
 		if (!dst || parse_count(optarg, max, dst) != 0)
 			return usage();
 	}
 	if (optind != argc - 1)
 		return usage();
+	/* Calls of up to 15 minutes that start at most `days` after the
+	 * first: with a whole day to spare, none ends in the future. */
+	if (ago && ago <= days) {
+		fprintf(stderr, "gencat: --start-days-ago must be more than "
+				"--span-days\n");
+		return usage();
+	}
 	log_init("gencat", 0, LOG_LEVEL_WARN);
 	if (keys_init() != 0) {
 		fprintf(stderr, "gencat: cannot initialise libsodium\n");
@@ -191,7 +246,9 @@ int main(int argc, char **argv)
 	c = vault_catalog(v);
 	ag = calloc((size_t)nagents, sizeof *ag);
 	batch = calloc(BATCH, sizeof *batch);
-	if (!c || !ag || !batch) {
+	if (with_keys)
+		key = keys_secret_new();
+	if (!c || !ag || !batch || (with_keys && !key.b)) {
 		fprintf(stderr, "gencat: cannot open the catalog\n");
 		rc = 1;
 		goto out;
@@ -205,9 +262,11 @@ int main(int argc, char **argv)
 	}
 
 	ring = vault_keys(v);
-	/* Calls end an hour before now, so none is in the future. */
+	/* By default calls end an hour before now, so none is in the
+	 * future. */
 	span = days * DAY_MS;
-	t0 = clock_now_ms() - span - 3600000;
+	t0 = ago ? clock_now_ms() - ago * DAY_MS
+		 : clock_now_ms() - span - 3600000;
 	for (long i = 0; i < calls && !rc; i += BATCH) {
 		size_t n = (size_t)(calls - i < BATCH ? calls - i : BATCH);
 
@@ -218,8 +277,12 @@ int main(int argc, char **argv)
 		 * (for the number index) made the table's inserts random
 		 * and the whole run twice as slow. */
 		rc = catalog_begin(c);
-		for (size_t j = 0; j < n && !rc; j++)
-			rc = catalog_call_insert(c, &batch[j]);
+		for (size_t j = 0; j < n && !rc; j++) {
+			if (with_keys)
+				rc = make_key(v, c, &batch[j], &key);
+			if (!rc)
+				rc = catalog_call_insert(c, &batch[j]);
+		}
 		if (rc)
 			catalog_rollback(c);
 		else
@@ -234,9 +297,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gencat: catalog: %s\n", strerror(rc));
 		goto out;
 	}
-	printf("%ld calls, %ld agents, %ld numbers, %ld days in %.1f s\n",
-	       calls, nagents, pool, days, now_s() - start);
+	printf("%ld calls, %ld agents, %ld numbers, %ld days%s in %.1f s\n",
+	       calls, nagents, pool, days, with_keys ? " with key trees" : "",
+	       now_s() - start);
 out:
+	keys_secret_free(&key);
 	free(batch);
 	free(ag);
 	vault_close(v);
