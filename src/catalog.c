@@ -39,6 +39,7 @@
 #define KS_SCHEMA_VERSION 1
 #define KS_FILE "keystore.db"
 #define CATALOG_BUSY_MS 5000
+#define CATALOG_CHECKPOINT_BUSY_MS 100
 
 _Static_assert(CATALOG_APP_ID == 1129729108, "application id literal");
 _Static_assert(KS_APP_ID == 1129728851, "application id literal");
@@ -2625,7 +2626,13 @@ int catalog_checkpoint(struct catalog *c)
 	err = stmt_get(c, ST_CHECKPOINT, &st);
 	if (err)
 		return err;
+	/* The checkpoint holds the write lock while it waits for readers to
+	 * leave the WAL: with the usual 5 s wait, every audited open of the
+	 * mount would stall behind it. Give up soon instead (EBUSY); the
+	 * caller tries again later. */
+	sqlite3_busy_timeout(c->db, CATALOG_CHECKPOINT_BUSY_MS);
 	rc = sqlite3_step(st);
+	sqlite3_busy_timeout(c->db, CATALOG_BUSY_MS);
 	/* busy = 1 in the first column: a reader kept part of the WAL. */
 	if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0)
 		err = EBUSY;

@@ -300,6 +300,51 @@ int store_blob_unlink(struct store *s, int32_t day, uint64_t num)
 	return err;
 }
 
+int store_blobs_unlink(struct store *s, const struct store_blob_ref *v,
+		       size_t n, int *errs)
+{
+	char d[CLOCK_DAY_LEN], id[CALL_ID_LEN], target[CALL_ID_LEN + 8];
+	size_t first = 0;
+	int failed = 0;
+
+	/* One day directory at a time: unlink its blobs, fsync it once. */
+	while (first < n) {
+		size_t end = first;
+		int dayfd, err = 0;
+
+		while (end < n && v[end].day == v[first].day)
+			end++;
+		clock_format_day(v[first].day, d);
+		dayfd = openat(s->blobs_fd, d, DIR_FLAGS | O_NOFOLLOW);
+		if (dayfd < 0)
+			err = errno;
+		for (size_t i = first; i < end; i++) {
+			errs[i] = err;
+			if (err)
+				continue;
+			call_id_format(v[i].num, id);
+			snprintf(target, sizeof target, "%s" BLOB_SUFFIX, id);
+			if (unlinkat(dayfd, target, 0) != 0)
+				errs[i] = errno;
+		}
+		if (dayfd >= 0) {
+			err = fsync_dir(dayfd);
+			close(dayfd);
+			/* Not durable: report every unlink of the day. */
+			for (size_t i = first; err && i < end; i++)
+				if (errs[i] == 0)
+					errs[i] = err;
+			if (unlinkat(s->blobs_fd, d, AT_REMOVEDIR) == 0)
+				fsync_dir(s->blobs_fd);
+		}
+		for (size_t i = first; i < end; i++)
+			if (errs[i] && errs[i] != ENOENT)
+				failed = 1;
+		first = end;
+	}
+	return failed ? EIO : 0;
+}
+
 /* A growable list of names or numbers. */
 struct list {
 	void *v;

@@ -46,6 +46,17 @@ int store_blob_open(struct store *s, int32_t day, uint64_t num, int *fd_out);
  * directory when it becomes empty. ENOENT if absent. */
 int store_blob_unlink(struct store *s, int32_t day, uint64_t num);
 
+/* Deletes many blobs: v sorted (or at least grouped) by day; each day
+ * directory is fsynced once, not once per blob. errs[i] gets 0 or the
+ * errno of v[i] (ENOENT: it was not there). Returns EIO if any failed
+ * otherwise than with ENOENT. */
+struct store_blob_ref {
+	int32_t day;
+	uint64_t num;
+};
+int store_blobs_unlink(struct store *s, const struct store_blob_ref *v,
+		       size_t n, int *errs);
+
 /* Calls fn for every committed blob, in day then call order. Stops and
  * returns fn's value when it is not 0. Names that are not blobs are
  * skipped with a log line. */

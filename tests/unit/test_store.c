@@ -293,6 +293,35 @@ static int collect(void *ctx, const char *name)
 	return 0;
 }
 
+/* The sweep's batch delete: per-blob results, empty days removed. */
+static void test_unlink_many(void)
+{
+	struct store *s = new_store();
+	const struct store_blob_ref v[] = {
+		{ 20000, 1 }, { 20000, 3 }, { 20000, 2 }, { 20001, 5 },
+	};
+	char d[CLOCK_DAY_LEN], dir[64];
+	int errs[4] = { -1, -1, -1, -1 };
+
+	CHECK(commit_text(s, 20000, 1, "a") == 0);
+	CHECK(commit_text(s, 20000, 2, "b") == 0);
+	CHECK(commit_text(s, 20000, 4, "c") == 0);
+	CHECK(commit_text(s, 20001, 5, "d") == 0);
+	/* 20000/3 does not exist: ENOENT for it alone, not a failure. */
+	CHECK_INT(store_blobs_unlink(s, v, 4, errs), 0);
+	CHECK_INT(errs[0], 0);
+	CHECK_INT(errs[1], ENOENT);
+	CHECK_INT(errs[2], 0);
+	CHECK_INT(errs[3], 0);
+	CHECK(!exists(vpath(blob_rel(20000, 1))));
+	CHECK(!exists(vpath(blob_rel(20000, 2))));
+	CHECK(exists(vpath(blob_rel(20000, 4))));
+	clock_format_day(20001, d);
+	snprintf(dir, sizeof dir, "blobs/%s", d);
+	CHECK(!exists(vpath(dir)));
+	store_close(s);
+}
+
 static void test_spool_leftovers(void)
 {
 	struct store *s = new_store();
@@ -332,5 +361,5 @@ static void test_spool_leftovers(void)
 }
 
 TEST_MAIN("store", T(test_create_modes), T(test_spool_commit),
-	  T(test_abort), T(test_foreach_order), T(test_unlink),
+	  T(test_abort), T(test_foreach_order), T(test_unlink), T(test_unlink_many),
 	  T(test_spool_leftovers))
