@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -481,6 +482,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 
 struct catalog {
 	sqlite3 *db;
+	int busy_ms;                 /* how long busy_poll() keeps trying */
 	sqlite3_stmt *st[ST_COUNT];  /* prepared on first use */
 	unsigned char busy[ST_COUNT]; /* st[i] is between get and put */
 };
@@ -516,6 +518,28 @@ enum role role_parse(const char *name)
 		if (strcmp(role_names[i].name, name) == 0)
 			return role_names[i].role;
 	return 0;
+}
+
+/* Waiting for a lock another connection holds. SQLite's own busy timeout
+ * sleeps ever longer (up to 100 ms between tries), so a waiter can sleep
+ * through the short gaps between a sweep's transactions and starve;
+ * audited opens wait on such a waiter. Trying every millisecond takes the
+ * lock within a millisecond of its release. */
+static int busy_poll(void *ctx, int tries)
+{
+	const struct catalog *c = ctx;
+	struct timespec ms = { 0, 1000000 };
+
+	if (tries >= c->busy_ms)
+		return 0;
+	nanosleep(&ms, NULL);
+	return 1;
+}
+
+static void set_busy(struct catalog *c, int ms)
+{
+	c->busy_ms = ms;
+	sqlite3_busy_handler(c->db, busy_poll, c);
 }
 
 /* Maps an SQLite result code to the errno of the contract. */
@@ -816,7 +840,7 @@ static int cat_setup(struct catalog *c, int rw)
 	int err = 0, rc;
 
 	sqlite3_extended_result_codes(c->db, 1);
-	sqlite3_busy_timeout(c->db, CATALOG_BUSY_MS);
+	set_busy(c, CATALOG_BUSY_MS);
 	/* The schema is ours: refuse writes to sqlite_master and friends. */
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	rc = sqlite3_exec(c->db, settings, NULL, NULL, NULL);
@@ -859,7 +883,7 @@ static int cat_connect(const char *path, int flags, struct catalog **out)
 	}
 	/* Before the first statement: even reading the identity waits for a
 	 * writer in another process rather than failing with EBUSY. */
-	sqlite3_busy_timeout(c->db, CATALOG_BUSY_MS);
+	set_busy(c, CATALOG_BUSY_MS);
 	*out = c;
 	return 0;
 }
@@ -2630,9 +2654,9 @@ int catalog_checkpoint(struct catalog *c)
 	 * leave the WAL: with the usual 5 s wait, every audited open of the
 	 * mount would stall behind it. Give up soon instead (EBUSY); the
 	 * caller tries again later. */
-	sqlite3_busy_timeout(c->db, CATALOG_CHECKPOINT_BUSY_MS);
+	set_busy(c, CATALOG_CHECKPOINT_BUSY_MS);
 	rc = sqlite3_step(st);
-	sqlite3_busy_timeout(c->db, CATALOG_BUSY_MS);
+	set_busy(c, CATALOG_BUSY_MS);
 	/* busy = 1 in the first column: a reader kept part of the WAL. */
 	if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0)
 		err = EBUSY;

@@ -85,12 +85,18 @@ static int finish(struct vault *v, int rc, const char *err, const char *done,
 	return rc;
 }
 
-int cmd_erase(int argc, char **argv)
+/* One rights act: the command's options, what it does with them, and
+ * the word that reports success. */
+struct act {
+	const struct option *opts;
+	int (*run)(struct vault *v, uint64_t num,
+		   const struct rights_actor *who,
+		   const struct rights_opts *o, char *err, size_t errlen);
+	const char *done;
+};
+
+static int run_act(int argc, char **argv, const struct act *a)
 {
-	static const struct option opts[] = {
-		{ "reason", required_argument, NULL, OPT_REASON },
-		{ 0 },
-	};
 	struct rights_opts o = { 0 };
 	struct rights_actor who;
 	struct cli_actor actor;
@@ -99,11 +105,29 @@ int cmd_erase(int argc, char **argv)
 	uint64_t num;
 	int rc;
 
-	rc = rights_setup(argc, argv, opts, &o, &num, &v, &who, &actor);
+	rc = rights_setup(argc, argv, a->opts, &o, &num, &v, &who, &actor);
 	if (rc)
 		return rc;
-	rc = rights_erase(v, num, &who, o.reason, err, sizeof err);
-	return finish(v, rc, err, "erased", num);
+	rc = a->run(v, num, &who, &o, err, sizeof err);
+	return finish(v, rc, err, a->done, num);
+}
+
+static int do_erase(struct vault *v, uint64_t num,
+		    const struct rights_actor *who, const struct rights_opts *o,
+		    char *err, size_t errlen)
+{
+	return rights_erase(v, num, who, o->reason, err, errlen);
+}
+
+int cmd_erase(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "reason", required_argument, NULL, OPT_REASON },
+		{ 0 },
+	};
+	static const struct act a = { opts, do_erase, "erased" };
+
+	return run_act(argc, argv, &a);
 }
 
 /* --until: a date (restricted until local midnight starting it) or an
@@ -119,6 +143,20 @@ static int parse_until(const char *s, int64_t *ms)
 	return clock_parse_rfc3339(s, ms);
 }
 
+static int do_restrict(struct vault *v, uint64_t num,
+		       const struct rights_actor *who,
+		       const struct rights_opts *o, char *err, size_t errlen)
+{
+	int64_t until = 0;
+
+	if (o->until && parse_until(o->until, &until) != 0) {
+		snprintf(err, errlen, "--until \"%s\": expected YYYY-MM-DD or "
+			 "RFC 3339", o->until);
+		return EINVAL;
+	}
+	return rights_restrict(v, num, until, who, o->reason, err, errlen);
+}
+
 int cmd_restrict(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -126,26 +164,16 @@ int cmd_restrict(int argc, char **argv)
 		{ "until", required_argument, NULL, OPT_UNTIL },
 		{ 0 },
 	};
-	struct rights_opts o = { 0 };
-	struct rights_actor who;
-	struct cli_actor actor;
-	struct vault *v = NULL;
-	char err[256] = "";
-	int64_t until = 0;
-	uint64_t num;
-	int rc;
+	static const struct act a = { opts, do_restrict, "restricted" };
 
-	rc = rights_setup(argc, argv, opts, &o, &num, &v, &who, &actor);
-	if (rc)
-		return rc;
-	if (o.until && parse_until(o.until, &until) != 0) {
-		cli_error("--until \"%s\": expected YYYY-MM-DD or RFC 3339",
-			  o.until);
-		vault_close(v);
-		return EXIT_USAGE;
-	}
-	rc = rights_restrict(v, num, until, &who, o.reason, err, sizeof err);
-	return finish(v, rc, err, "restricted", num);
+	return run_act(argc, argv, &a);
+}
+
+static int do_unrestrict(struct vault *v, uint64_t num,
+			 const struct rights_actor *who,
+			 const struct rights_opts *o, char *err, size_t errlen)
+{
+	return rights_unrestrict(v, num, who, o->reason, err, errlen);
 }
 
 int cmd_unrestrict(int argc, char **argv)
@@ -154,19 +182,16 @@ int cmd_unrestrict(int argc, char **argv)
 		{ "reason", required_argument, NULL, OPT_REASON },
 		{ 0 },
 	};
-	struct rights_opts o = { 0 };
-	struct rights_actor who;
-	struct cli_actor actor;
-	struct vault *v = NULL;
-	char err[256] = "";
-	uint64_t num;
-	int rc;
+	static const struct act a = { opts, do_unrestrict, "unrestricted" };
 
-	rc = rights_setup(argc, argv, opts, &o, &num, &v, &who, &actor);
-	if (rc)
-		return rc;
-	rc = rights_unrestrict(v, num, &who, o.reason, err, sizeof err);
-	return finish(v, rc, err, "unrestricted", num);
+	return run_act(argc, argv, &a);
+}
+
+static int do_amend(struct vault *v, uint64_t num,
+		    const struct rights_actor *who, const struct rights_opts *o,
+		    char *err, size_t errlen)
+{
+	return rights_amend(v, num, who, o->note, err, errlen);
 }
 
 int cmd_amend(int argc, char **argv)
@@ -175,17 +200,7 @@ int cmd_amend(int argc, char **argv)
 		{ "note", required_argument, NULL, OPT_NOTE },
 		{ 0 },
 	};
-	struct rights_opts o = { 0 };
-	struct rights_actor who;
-	struct cli_actor actor;
-	struct vault *v = NULL;
-	char err[256] = "";
-	uint64_t num;
-	int rc;
+	static const struct act a = { opts, do_amend, "amended" };
 
-	rc = rights_setup(argc, argv, opts, &o, &num, &v, &who, &actor);
-	if (rc)
-		return rc;
-	rc = rights_amend(v, num, &who, o.note, err, sizeof err);
-	return finish(v, rc, err, "amended", num);
+	return run_act(argc, argv, &a);
 }

@@ -18,9 +18,11 @@
 
 #include "cli.h"
 #include "callvault/bytes.h"
+#include "callvault/fdio.h"
 #include "callvault/clock.h"
 #include "callvault/meta.h"
 #include "callvault/retention.h"
+#include "callvault/vec.h"
 
 /* Longest --reason: the audit detail holds 255 bytes, with the count. */
 #define REASON_MAX 200
@@ -65,19 +67,16 @@ struct subject {
 static int collect(void *ctx, const struct call_record *rec)
 {
 	struct subject *s = ctx;
+	struct call_record *p;
 
 	/* Expired calls are gone for every view, even before the sweeper
 	 * deletes them; restricted ones are kept (retention_expired). */
 	if (retention_expired(rec, s->months, s->now_ms))
 		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		struct call_record *p = reallocarray(s->calls, cap, sizeof *p);
-		if (!p)
-			return ENOMEM;
-		s->calls = p;
-		s->cap = cap;
-	}
+	p = vec_reserve(s->calls, &s->cap, s->n, sizeof *p);
+	if (!p)
+		return ENOMEM;
+	s->calls = p;
 	s->calls[s->n++] = *rec;
 	return 0;
 }
@@ -320,23 +319,6 @@ static int export_dir(struct export *ex)
 	return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Starts `name` as a temp file in the output directory: decrypted audio
  * goes nowhere else, not even for a moment. */
 static int file_begin(struct export *ex, const char *name, int *fd)
@@ -418,7 +400,7 @@ static int file_write_buf(struct export *ex, const char *name,
 	rc = file_begin(ex, name, &fd);
 	if (rc)
 		return rc;
-	rc = write_all(fd, buf, len);
+	rc = fdio_write_all(fd, buf, len);
 	if (rc) {
 		snprintf(ex->err, sizeof ex->err, "%s/%s: %s", ex->dir,
 			 ex->tmp, strerror(rc));
@@ -466,7 +448,7 @@ static int export_audio(struct export *ex, const struct call_record *rec,
 		}
 		if (n == 0)
 			break;
-		rc = write_all(fd, ex->buf, (size_t)n);
+		rc = fdio_write_all(fd, ex->buf, (size_t)n);
 		if (rc) {
 			snprintf(ex->err, sizeof ex->err, "%s/%s: %s",
 				 ex->dir, ex->tmp, strerror(rc));

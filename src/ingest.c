@@ -40,6 +40,41 @@ static int resolve_agent(struct catalog *c, const char *login,
 	return 0;
 }
 
+/* Inserts the row, the commit point, in the same transaction as a check
+ * that the day's key tree still covers the call: a sweep that retires the
+ * day (every other call of it expired while this one was being encoded)
+ * checks for rows in its own transaction, so exactly one of the two
+ * wins, and a call is never stored without its key. */
+static int insert_row(struct catalog *c, const struct call_record *rec,
+		      char *err, size_t errlen)
+{
+	struct keys_node node;
+	int rc = catalog_begin(c);
+
+	if (!rc) {
+		rc = catalog_epoch_node(c, rec->day, rec->num, &node);
+		if (rc == ENOENT)
+			snprintf(err, errlen, "the key of the call's day was "
+				 "destroyed while it was stored (the day has "
+				 "expired)");
+	}
+	if (!rc) {
+		rc = catalog_call_insert(c, rec);
+		if (rc)
+			snprintf(err, errlen, "catalog: %s", strerror(rc));
+	}
+	if (!rc) {
+		rc = catalog_commit(c);
+		if (rc)
+			snprintf(err, errlen, "catalog: %s", strerror(rc));
+	}
+	if (rc)
+		catalog_rollback(c);
+	if (rc && !*err)
+		snprintf(err, errlen, "catalog: %s", strerror(rc));
+	return rc;
+}
+
 int ingest_call(struct vault *v, const struct audio_source *audio,
 		const char *meta_json, size_t meta_len,
 		int64_t fallback_start_ms, struct call_record *out, char *err,
@@ -162,11 +197,9 @@ int ingest_call(struct vault *v, const struct audio_source *audio,
 		goto out;
 	}
 	committed = 1;
-	rc = catalog_call_insert(c, &rec);
-	if (rc) {
-		snprintf(err, errlen, "catalog: %s", strerror(rc));
+	rc = insert_row(c, &rec, err, errlen);
+	if (rc)
 		goto out;
-	}
 	*out = rec;
 	log_info("ingested call c-%06" PRIu64 " (%" PRId64 " ms, agent %s)",
 		 rec.num, rec.duration_ms, rec.agent[0] ? rec.agent : "none");

@@ -1,7 +1,9 @@
-/* The key hierarchy: master key files, the keyring of subkeys, per-day
- * epoch keys wrapped by the master, per-call keys, the number hash and small
- * sealed values. docs/format.md describes every byte. */
+/* The key hierarchy: master key files, the keyring of subkeys, per-day key
+ * trees (derivation and puncturing), call keys wrapped on their own, the
+ * number hash and small sealed values. docs/format.md describes every
+ * byte. */
 #include "callvault/bytes.h"
+#include "callvault/fdio.h"
 #include "callvault/keys.h"
 #include "callvault/log.h"
 
@@ -109,21 +111,6 @@ static void set_err(char *err, size_t errlen, const char *msg)
 		snprintf(err, errlen, "%s", msg);
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Reads at most `cap` bytes; *got < cap means end of file was reached. */
 static int read_upto(int fd, unsigned char *p, size_t cap, size_t *got)
 {
@@ -192,7 +179,7 @@ int keys_file_write(const char *path, const unsigned char master[KEYS_KEY_LEN],
 		err = errno;
 		goto out;
 	}
-	err = write_all(fd, file, len);
+	err = fdio_write_all(fd, file, len);
 	if (!err && fsync(fd) != 0)
 		err = errno;
 	if (close(fd) != 0 && !err)
@@ -226,7 +213,7 @@ static int read_tty_passphrase(const char *path, char *buf)
 			restore = 1;
 	}
 	snprintf(prompt, sizeof prompt, "Passphrase for %s: ", path);
-	(void)write_all(fd, (const unsigned char *)prompt, strlen(prompt));
+	(void)fdio_write_all(fd, (const unsigned char *)prompt, strlen(prompt));
 	for (;;) {
 		char ch;
 		ssize_t r = read(fd, &ch, 1);
@@ -243,7 +230,7 @@ static int read_tty_passphrase(const char *path, char *buf)
 	buf[n] = '\0';
 	if (restore)
 		tcsetattr(fd, TCSAFLUSH, &old);
-	(void)write_all(fd, (const unsigned char *)"\n", 1);
+	(void)fdio_write_all(fd, (const unsigned char *)"\n", 1);
 	close(fd);
 	if (!err && n == 0)
 		err = EINVAL;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "callvault/log.h"
+#include "callvault/vec.h"
 
 unsigned policy_effective_roles(const struct catalog_user *u, unsigned granted,
 				int32_t today, unsigned *untrained)
@@ -37,15 +38,11 @@ struct agent_set {
 static int agent_set_add(void *ctx, uint32_t id)
 {
 	struct agent_set *s = ctx;
+	uint32_t *ids = vec_reserve(s->ids, &s->cap, s->n, sizeof *ids);
 
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		uint32_t *ids = realloc(s->ids, cap * sizeof *ids);
-		if (!ids)
-			return ENOMEM;
-		s->ids = ids;
-		s->cap = cap;
-	}
+	if (!ids)
+		return ENOMEM;
+	s->ids = ids;
 	s->ids[s->n++] = id;
 	return 0;
 }

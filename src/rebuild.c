@@ -13,6 +13,7 @@
 #include "callvault/meta.h"
 #include "callvault/retention.h"
 #include "callvault/rights.h"
+#include "callvault/vec.h"
 
 /* Rows recreated per transaction: one fsync per batch, not per call. */
 #define INSERT_BATCH 256
@@ -49,16 +50,11 @@ static void report(struct run *r, uint64_t num, const char *what)
 static int take_blob(void *ctx, int32_t day, uint64_t num)
 {
 	struct blob_list *l = ctx;
+	struct blob_ref *nv = vec_reserve(l->v, &l->cap, l->n, sizeof *nv);
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 1024;
-		struct blob_ref *nv = reallocarray(l->v, cap, sizeof *nv);
-
-		if (!nv)
-			return ENOMEM;
-		l->v = nv;
-		l->cap = cap;
-	}
+	if (!nv)
+		return ENOMEM;
+	l->v = nv;
 	l->v[l->n++] = (struct blob_ref){ .num = num, .day = day };
 	return 0;
 }
@@ -264,18 +260,14 @@ static int take_row(void *ctx, const struct call_record *rec)
 {
 	struct rows *rw = ctx;
 	struct blob_ref key = { .num = rec->num };
+	uint64_t *nv;
 
 	if (bsearch(&key, rw->blobs->v, rw->blobs->n, sizeof key, cmp_ref))
 		return 0;
-	if (rw->nlost == rw->cap) {
-		size_t cap = rw->cap ? rw->cap * 2 : 64;
-		uint64_t *nv = reallocarray(rw->lost, cap, sizeof *nv);
-
-		if (!nv)
-			return ENOMEM;
-		rw->lost = nv;
-		rw->cap = cap;
-	}
+	nv = vec_reserve(rw->lost, &rw->cap, rw->nlost, sizeof *nv);
+	if (!nv)
+		return ENOMEM;
+	rw->lost = nv;
 	rw->lost[rw->nlost++] = rec->num;
 	return 0;
 }

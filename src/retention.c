@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "callvault/audit.h"
@@ -13,6 +14,7 @@
 #include "callvault/log.h"
 #include "callvault/rights.h"
 #include "callvault/vault.h"
+#include "callvault/vec.h"
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -70,46 +72,13 @@ static int take_expired(void *ctx, const struct call_record *rec)
 
 	if (!retention_expired(rec, c->months, c->now_ms))
 		return 0;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		struct call_record *v = realloc(c->v, cap * sizeof *v);
-		if (!v)
-			return ENOMEM;
-		c->v = v;
-		c->cap = cap;
-	}
+	struct call_record *v = vec_reserve(c->v, &c->cap, c->n, sizeof *v);
+
+	if (!v)
+		return ENOMEM;
+	c->v = v;
 	c->v[c->n++] = *rec;
 	return 0;
-}
-
-/* Audited act on the catalog: `act` and its audit entry commit together. */
-static int audited(struct vault *v, struct catalog *c, const char *action,
-		   uint64_t num, const char *detail,
-		   int (*act)(struct catalog *c, int64_t key), int64_t key)
-{
-	struct audit_event ev = { .uid = (uint32_t)getuid(),
-				  .login = "",
-				  .action = action,
-				  .call_num = num,
-				  .outcome = "ok",
-				  .detail = detail };
-	int rc = catalog_begin(c);
-
-	if (rc)
-		return rc;
-	rc = act(c, key);
-	if (!rc)
-		rc = audit_append_in(c, vault_keys(v), &ev, 1);
-	if (rc)
-		catalog_rollback(c);
-	else
-		rc = catalog_commit(c);
-	return rc;
-}
-
-static int destroy_key(struct catalog *c, int64_t day)
-{
-	return catalog_epoch_destroy(c, (int32_t)day);
 }
 
 /* Calls are removed in batches: one transaction per file per batch, not
@@ -183,22 +152,42 @@ static int expire_batch(struct vault *v, struct catalog *c,
 	return 0;
 }
 
-/* Destroys the key tree of `day` if no call left on it needs it. */
+/* Destroys the key tree of `day` if no call left on it needs it. The check
+ * and the destruction are one transaction, so that an ingest storing a
+ * call of that day (ingest.c, insert_row) either comes first and keeps the
+ * tree, or finds it gone and fails. */
 static void retire_day(struct vault *v, struct catalog *c, int32_t day,
 		       struct retention_stats *st)
 {
 	char detail[64], name[CLOCK_DAY_LEN];
+	struct audit_event ev = { .uid = (uint32_t)getuid(),
+				  .login = "",
+				  .action = "destroy-key",
+				  .outcome = "ok",
+				  .detail = detail };
 	int needed = 1, e;
 
-	e = catalog_day_needs_epoch(c, day, &needed);
-	if (e || needed)
-		return;
 	clock_format_day(day, name);
 	snprintf(detail, sizeof detail, "epoch key of %s destroyed", name);
-	e = audited(v, c, "destroy-key", 0, detail, destroy_key, day);
-	if (e == 0)
+	e = catalog_begin(c);
+	if (e) {
+		st->errors++;
+		return;
+	}
+	e = catalog_day_needs_epoch(c, day, &needed);
+	if (!e && !needed)
+		e = catalog_epoch_destroy(c, day);
+	if (!e && !needed)
+		e = audit_append_in(c, vault_keys(v), &ev, 1);
+	if (e || needed) {
+		catalog_rollback(c);
+		if (e && e != ENOENT)
+			st->errors++;
+		return;
+	}
+	if (catalog_commit(c) == 0)
 		st->keys++;
-	else if (e != ENOENT)
+	else
 		st->errors++;
 }
 
@@ -228,6 +217,9 @@ int retention_sweep(struct vault *v, int64_t now_ms,
 
 		if (expire_batch(v, c, cand.v + i, n, st) != 0)
 			continue;
+		/* Between batches the write lock is free for a moment:
+		 * writers waiting on it (the audit of opens) get in. */
+		nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
 		/* expire_batch moved the removed calls to the front. */
 		for (size_t j = 0; gone && j < st->calls - before; j++)
 			gone(ctx, &cand.v[i + j]);

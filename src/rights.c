@@ -16,6 +16,7 @@
 #include "callvault/log.h"
 #include "callvault/meta.h"
 #include "callvault/retention.h"
+#include "callvault/vec.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -475,16 +476,11 @@ struct tombstoned {
 static int take_tombstoned(void *ctx, const struct call_record *rec)
 {
 	struct tombstoned *t = ctx;
+	struct call_record *nv = vec_reserve(t->v, &t->cap, t->n, sizeof *nv);
 
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
-		struct call_record *nv = realloc(t->v, cap * sizeof *nv);
-
-		if (!nv)
-			return ENOMEM;
-		t->v = nv;
-		t->cap = cap;
-	}
+	if (!nv)
+		return ENOMEM;
+	t->v = nv;
 	t->v[t->n++] = *rec;
 	return 0;
 }
@@ -535,16 +531,11 @@ static int take_note(void *ctx, int64_t at_ms, const char *login,
 {
 	struct notes *ns = ctx;
 	struct meta_note *note;
+	struct meta_note *nv = vec_reserve(ns->v, &ns->cap, ns->n, sizeof *nv);
 
-	if (ns->n == ns->cap) {
-		size_t cap = ns->cap ? ns->cap * 2 : 4;
-		struct meta_note *nv = realloc(ns->v, cap * sizeof *nv);
-
-		if (!nv)
-			return ENOMEM;
-		ns->v = nv;
-		ns->cap = cap;
-	}
+	if (!nv)
+		return ENOMEM;
+	ns->v = nv;
 	note = &ns->v[ns->n];
 	note->at_ms = at_ms;
 	snprintf(note->author, sizeof note->author, "%s", login);

@@ -221,6 +221,27 @@ out:
 	return rc;
 }
 
+/* Reads the key file and builds the keyring, with a reason in err. */
+static int load_ring(const char *key_path, struct keyring **ring, char *err,
+		     size_t errlen)
+{
+	unsigned char master[KEYS_KEY_LEN];
+	int rc;
+
+	rc = keys_file_read(key_path, NULL, master, err, errlen);
+	if (rc) {
+		if (rc != EINVAL && rc != EACCES)
+			snprintf(err, errlen, "%s: cannot read the key: %s",
+				 key_path, strerror(rc));
+		return rc;
+	}
+	rc = keys_ring_new(master, ring);
+	explicit_bzero(master, sizeof master);
+	if (rc)
+		snprintf(err, errlen, "cannot set up keys: %s", strerror(rc));
+	return rc;
+}
+
 /* --- preparing a rebuild ---------------------------------------------- */
 
 /* Moves DIR/NAME (and its -wal, -shm) aside as NAME.damaged-<ms>. */
@@ -313,7 +334,7 @@ out:
 int vault_prepare_rebuild(const char *dir, const char *key_file,
 			  unsigned *what, char *err, size_t errlen)
 {
-	unsigned char master[KEYS_KEY_LEN], check[KEYS_CHECK_LEN];
+	unsigned char check[KEYS_CHECK_LEN];
 	struct keyring *ring = NULL;
 	struct catalog *c = NULL;
 	char *real = NULL, *key_path = NULL, *cat = NULL, *ks = NULL,
@@ -337,19 +358,9 @@ int vault_prepare_rebuild(const char *dir, const char *key_file,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	rc = keys_file_read(key_path, NULL, master, err, errlen);
-	if (rc) {
-		if (rc != EINVAL && rc != EACCES)
-			snprintf(err, errlen, "%s: cannot read the key: %s",
-				 key_path, strerror(rc));
+	rc = load_ring(key_path, &ring, err, errlen);
+	if (rc)
 		goto out;
-	}
-	rc = keys_ring_new(master, &ring);
-	explicit_bzero(master, sizeof master);
-	if (rc) {
-		snprintf(err, errlen, "cannot set up keys: %s", strerror(rc));
-		goto out;
-	}
 	keys_check_value(ring, check);
 	/* A backup holds blobs only: spool/ and quarantine/ are made anew
 	 * (store_create keeps what exists). */
@@ -443,8 +454,7 @@ static void tls_close(void *p)
 int vault_open(const char *dir, const char *key_file, int flags,
 	       struct vault **out, char *err, size_t errlen)
 {
-	unsigned char master[KEYS_KEY_LEN], want[KEYS_CHECK_LEN],
-		have[KEYS_CHECK_LEN];
+	unsigned char want[KEYS_CHECK_LEN], have[KEYS_CHECK_LEN];
 	struct vault *v;
 	struct catalog *c = NULL;
 	struct stat st;
@@ -492,13 +502,6 @@ int vault_open(const char *dir, const char *key_file, int flags,
 		goto out;
 	}
 
-	rc = keys_file_read(key_path, NULL, master, err, errlen);
-	if (rc) {
-		if (rc != EINVAL && rc != EACCES)
-			snprintf(err, errlen, "%s: cannot read the key: %s",
-				 key_path, strerror(rc));
-		goto out;
-	}
 	if (asprintf(&v->erasure_log, "%s" VAULT_ERASURE_LOG_SUFFIX,
 		     key_path) < 0) {
 		v->erasure_log = NULL;
@@ -506,12 +509,9 @@ int vault_open(const char *dir, const char *key_file, int flags,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	rc = keys_ring_new(master, &v->ring);
-	explicit_bzero(master, sizeof master);
-	if (rc) {
-		snprintf(err, errlen, "cannot set up keys: %s", strerror(rc));
+	rc = load_ring(key_path, &v->ring, err, errlen);
+	if (rc)
 		goto out;
-	}
 
 	/* Prove the key before anything else touches the vault. The
 	 * connection is not kept: the daemon may fork after this. */

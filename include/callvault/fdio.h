@@ -7,6 +7,25 @@
 #include <stdint.h>
 #include <unistd.h>
 
+/* Writes all len bytes at the file offset (or to a pipe or terminal).
+ * Returns 0 or an errno. */
+static inline int fdio_write_all(int fd, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 /* Writes all len bytes at off. Returns 0 or an errno. */
 static inline int fdio_pwrite_all(int fd, const void *buf, size_t len,
 				  uint64_t off)

@@ -5,6 +5,7 @@ Nothing here touches a mounted tree from the pytest process itself: every
 access to a mount goes through a subprocess with a timeout, so that a hung
 FUSE daemon fails a test instead of hanging the suite."""
 
+import calendar
 import datetime as dt
 import json
 import os
@@ -246,6 +247,15 @@ def day_at(days_ago, hh, mm=0, ss=0):
     d = utc_now().date() - dt.timedelta(days=days_ago)
     return dt.datetime(d.year, d.month, d.day, hh, mm, ss,
                        tzinfo=dt.timezone.utc)
+
+
+def add_months(t, months):
+    """The expiry rule (docs/retention.md): the same day and time, months
+    later, clamped to the month's last day."""
+    total = t.year * 12 + t.month - 1 + months
+    y, m = divmod(total, 12)
+    d = min(t.day, calendar.monthrange(y, m + 1)[1])
+    return t.replace(year=y, month=m + 1, day=d)
 
 
 def rfc3339(t):

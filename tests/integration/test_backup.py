@@ -4,7 +4,6 @@ snapshot, nothing else; rsync, tar and restic run as the backup user and
 their second run copies nothing; no clear audio or customer number ever
 leaves; expired calls' blobs vanish; nobody else sees encrypted/."""
 
-import calendar
 import datetime as dt
 import errno
 import json
@@ -276,19 +275,12 @@ def test_restic_second_backup_adds_nothing(bk):
     assert H.files_containing(repo, LEAKS) == []
 
 
-def add_months(t, months):
-    total = t.year * 12 + t.month - 1 + months
-    y, mo = divmod(total, 12)
-    d = min(t.day, calendar.monthrange(y, mo + 1)[1])
-    return t.replace(year=y, month=mo + 1, day=d)
-
-
 def test_expired_blob_disappears(tmp_root, audio, mount):
     v = H.standard_vault(tmp_root, audio)
     cv("grant", v.path, "backup", "--group", BACKUP_GID)
     target = (dt.datetime.now(UTC) + dt.timedelta(seconds=6)).replace(
         microsecond=0)
-    start = add_months(target, -6)
+    start = H.add_months(target, -6)
     old = v.import_call(audio, "pcm8k", AINO["login"], start)
     keep = v.import_call(audio, "pcm8k", AINO["login"], H.day_at(1, 10))
     m = mount(v)
@@ -296,7 +288,7 @@ def test_expired_blob_disappears(tmp_root, audio, mount):
     r = H.xprobe(*BACKUP, [["stat", path],
                            ["list", m.path("encrypted/blobs/" + old.day())]])
     assert r[0]["errno"] == 0 and old.id + ".cvb" in r[1]["names"]
-    while dt.datetime.now(UTC) < add_months(start, 6) + dt.timedelta(
+    while dt.datetime.now(UTC) < H.add_months(start, 6) + dt.timedelta(
             seconds=1):
         time.sleep(0.2)
     # Gone at once, whether or not the sweeper has deleted the file yet.

@@ -12,7 +12,7 @@ import time
 
 import cvhelpers as H
 from cvhelpers import ADA, AINO, BERTTA, cv, probe
-from test_backup import (BACKUP_GID, add_months, as_backup, user_dir)
+from test_backup import BACKUP_GID, as_backup, user_dir
 
 UTC = dt.timezone.utc
 
@@ -157,7 +157,7 @@ def test_old_blobs_never_resurrect(tmp_root, audio, mount):
     v.set_config("sweep_interval", "1")
     target = (dt.datetime.now(UTC) + dt.timedelta(seconds=8)).replace(
         microsecond=0)
-    start = add_months(target, -6)
+    start = H.add_months(target, -6)
     expiring = v.import_call(audio, "pcm8k", AINO["login"], start)
     erased = v.import_call(audio, "pcm8k", AINO["login"], H.day_at(1, 9))
     kept = v.import_call(audio, "pcm8k", AINO["login"], H.day_at(1, 10))

@@ -2,7 +2,6 @@
 by itself, without a remount; the sweep (the mount's, at start and every
 sweep_interval, and `callvault sweep`) then deletes its blob and destroys
 its day's key tree, audited."""
-import calendar
 import os
 import datetime as dt
 import time
@@ -13,21 +12,13 @@ from cvhelpers import ADA, AINO, BERTTA, cv, probe
 UTC = dt.timezone.utc
 
 
-def add_months(t, months):
-    """The expiry rule: same day and time, clamped to the month's end."""
-    total = t.year * 12 + t.month - 1 + months
-    y, m = divmod(total, 12)
-    d = min(t.day, calendar.monthrange(y, m + 1)[1])
-    return t.replace(year=y, month=m + 1, day=d)
-
-
 def test_call_vanishes_at_its_expiry(tmp_root, audio, mount):
     v = H.standard_vault(tmp_root, audio)
     # A call that expires 8 s from now, and one that does not.
     target = (dt.datetime.now(UTC) + dt.timedelta(seconds=8)).replace(
         microsecond=0)
-    start = add_months(target, -6)
-    expires = add_months(start, 6)  # == target unless clamped
+    start = H.add_months(target, -6)
+    expires = H.add_months(start, 6)  # == target unless clamped
     old = v.import_call(audio, "pcm8k", AINO["login"], start)
     new = v.import_call(audio, "pcm8k", AINO["login"],
                         H.day_at(1, 10, 0, 0))
@@ -79,13 +70,13 @@ def test_sweep_destroys_blob_and_key(tmp_root, audio, mount):
     v.set_config("sweep_interval", "2")
     target = (dt.datetime.now(UTC) + dt.timedelta(seconds=6)).replace(
         microsecond=0)
-    start = add_months(target, -6)
+    start = H.add_months(target, -6)
     old = v.import_call(audio, "pcm8k", AINO["login"], start)
     keep = v.import_call(audio, "pcm8k", AINO["login"],
                          H.day_at(1, 10, 0, 0))
     assert os.path.exists(blob_path(v, old)) and epoch_rows(v, old) == 1
     m = mount(v)
-    deadline = add_months(start, 6) + dt.timedelta(seconds=12)
+    deadline = H.add_months(start, 6) + dt.timedelta(seconds=12)
     while dt.datetime.now(UTC) < deadline and os.path.exists(
             blob_path(v, old)):
         time.sleep(0.5)
@@ -109,7 +100,7 @@ def test_sweep_catches_up_after_downtime(tmp_root, audio, mount):
     v = H.standard_vault(tmp_root, audio)
     target = (dt.datetime.now(UTC) + dt.timedelta(seconds=3)).replace(
         microsecond=0)
-    start = add_months(target, -6)
+    start = H.add_months(target, -6)
     old = v.import_call(audio, "pcm8k", AINO["login"], start)
     assert epoch_rows(v, old) == 1
     while dt.datetime.now(UTC) < target + dt.timedelta(seconds=1):

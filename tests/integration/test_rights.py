@@ -65,14 +65,6 @@ def test_restrict_hides_from_agent_and_supervisor(tmp_root, audio, mount):
     assert p.returncode != 0 and "reason" in p.stderr, p.stderr
 
 
-def add_months(t, months):
-    import calendar
-    total = t.year * 12 + t.month - 1 + months
-    y, m = divmod(total, 12)
-    d = min(t.day, calendar.monthrange(y, m + 1)[1])
-    return t.replace(year=y, month=m + 1, day=d)
-
-
 def test_restriction_keeps_a_call_past_expiry(tmp_root, audio, mount):
     """A restricted call outlives its expiry and its day's key; once the
     restriction is lifted it vanishes and the next sweep deletes it."""
@@ -80,14 +72,14 @@ def test_restriction_keeps_a_call_past_expiry(tmp_root, audio, mount):
     v.set_config("sweep_interval", "1")
     target = (dt.datetime.now(UTC) + dt.timedelta(seconds=6)).replace(
         microsecond=0)
-    start = add_months(target, -6)
+    start = H.add_months(target, -6)
     held = v.import_call(audio, "pcm8k", AINO["login"], start)
     other = v.import_call(audio, "pcm8k", AINO["login"],
                           start + dt.timedelta(seconds=1))
     cv("restrict", v.path, held.id, "--reason", "legal hold")
     m = mount(v)
     digest = probe(ADA["uid"], "read", m.path(held.rel()))["sha256"]
-    while dt.datetime.now(UTC) < add_months(start, 6) + dt.timedelta(
+    while dt.datetime.now(UTC) < H.add_months(start, 6) + dt.timedelta(
             seconds=4):
         time.sleep(0.3)
     # The unrestricted call of the same day expired and was swept; the
@@ -145,7 +137,7 @@ def test_restrict_until_a_date(tmp_root, audio, mount):
     assert p.returncode == 1 and "future" in p.stderr, p.stderr
     p = cv("restrict", v.path, c.id, "--reason", "x", "--until", "soon",
            check=False)
-    assert p.returncode == 2, p.stderr
+    assert p.returncode == 1 and "--until" in p.stderr, p.stderr
 
 
 def test_amend_appends_notes(tmp_root, audio, mount):
