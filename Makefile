@@ -7,6 +7,9 @@
 #   make bench      benchmarks, as ratios against baselines run alongside
 #   make deps       install every build and test dependency (apt-get)
 #   make install    PREFIX=/usr DESTDIR=...
+#   make deb        build/callvault_VERSION_ARCH.deb (dpkg-buildpackage)
+#   make rpm        build/rpm/RPMS/... from packaging/rpm/callvault.spec
+#   make check-packaging  deb + lintian + install/remove here + unit + rpm
 #   make SANITIZE=address,undefined   any build with sanitizers
 
 PREFIX ?= /usr
@@ -46,10 +49,13 @@ DEPS_BUILD := build-essential pkg-config libfuse3-dev fuse3 libsodium-dev \
 DEPS_TEST := python3 python3-pytest sox ffmpeg opus-tools attr rsync restic \
 	sqlite3 util-linux procps psmisc coreutils findutils tar
 DEPS_BENCH := gocryptfs
-DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH)
+# make deb / rpm / check-packaging; systemd for systemd-analyze verify.
+DEPS_PACKAGING := dpkg-dev debhelper fakeroot lintian scdoc rpm systemd \
+	man-db adduser
+DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH) $(DEPS_PACKAGING)
 
 .PHONY: all check check-unit check-integration demo demo-stop bench deps \
-	install clean format
+	install clean format deb rpm check-packaging
 
 all: $(BUILD)/callvault
 
@@ -119,6 +125,38 @@ install: $(BUILD)/callvault
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/sbin
 	install -m 0755 $(BUILD)/callvault $(DESTDIR)$(PREFIX)/bin/callvault
 	ln -sf $(PREFIX)/bin/callvault $(DESTDIR)/sbin/mount.callvault
+
+# Packages are built from a copy of the tree under build/, so that the
+# Debian tooling never writes into the working tree.
+VERSION := $(shell awk -F'[()]' 'NR == 1 { print $$2 }' \
+	packaging/debian/changelog)
+PKG_FILES := Makefile README.md src include docs packaging
+DEB_TREE := build/deb/callvault-$(VERSION)
+
+deb:
+	rm -rf build/deb
+	mkdir -p $(DEB_TREE)
+	cp -a $(PKG_FILES) $(DEB_TREE)/
+	cp -a packaging/debian $(DEB_TREE)/debian
+	cp packaging/systemd/callvault@.service $(DEB_TREE)/debian/
+	cd $(DEB_TREE) && dpkg-buildpackage -us -uc -b
+	cp build/deb/callvault_$(VERSION)_*.deb build/
+
+# rpmbuild on a Debian machine cannot see Debian's packages as
+# BuildRequires: --nodeps; a Fedora or RHEL build leaves it out.
+rpm:
+	rm -rf build/rpm
+	mkdir -p build/rpm/SOURCES
+	tar -czf build/rpm/SOURCES/callvault-$(VERSION).tar.gz \
+		--transform 's,^,callvault-$(VERSION)/,' $(PKG_FILES)
+	rpmbuild -bb --nodeps --define "_topdir $(abspath build/rpm)" \
+		--define "version_from_make $(VERSION)" \
+		packaging/rpm/callvault.spec
+
+# Installs the .deb on this machine and removes it again: not part of
+# `make check`.
+check-packaging: deb rpm
+	packaging/check-packaging build/callvault_$(VERSION)_*.deb
 
 format:
 	clang-format -i src/*.c include/callvault/*.h tests/unit/*.c tests/unit/*.h

@@ -2665,3 +2665,110 @@ int catalog_checkpoint(struct catalog *c)
 	stmt_put(c, ST_CHECKPOINT, st);
 	return err;
 }
+
+/* --- status ------------------------------------------------------------ */
+
+/* One-shot queries of `callvault status`, prepared per call rather than
+ * cached: a status run issues each once. */
+static int summary_int(struct catalog *c, const char *sql, int64_t now_ms,
+		       int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, err;
+
+	rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return cat_err(c, rc);
+	/* Only the queries that speak of restrictions have a parameter. */
+	if (sqlite3_bind_parameter_count(st) > 0)
+		sqlite3_bind_int64(st, 1, now_ms);
+	err = step_row(c, st);
+	if (err == ENOENT) {
+		*out = -1;
+		err = 0;
+	} else if (!err) {
+		*out = sqlite3_column_type(st, 0) == SQLITE_NULL ?
+			       -1 : sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return err;
+}
+
+int catalog_summary(struct catalog *c, int64_t now_ms,
+		    struct catalog_summary *out)
+{
+	/* until_ms 0 holds until lifted (ks.restrictions). */
+#define HELD "(SELECT num FROM ks.restrictions" \
+	     " WHERE until_ms = 0 OR until_ms > ?1)"
+	int64_t days = 0, held = 0;
+	int err;
+
+	memset(out, 0, sizeof *out);
+	err = catalog_read_begin(c);
+	if (err)
+		return err;
+	err = catalog_counts(c, &out->calls, &out->bytes);
+	if (!err)
+		err = summary_int(c, "SELECT COUNT(DISTINCT day) FROM calls",
+				  now_ms, &days);
+	if (!err)
+		err = summary_int(c, "SELECT COUNT(*) FROM calls WHERE num IN "
+				  HELD, now_ms, &held);
+	if (!err)
+		err = summary_int(c, "SELECT start_ms FROM calls"
+				  " ORDER BY start_ms LIMIT 1", now_ms,
+				  &out->oldest_start_ms);
+	if (!err)
+		err = summary_int(c, "SELECT start_ms FROM calls WHERE num"
+				  " NOT IN " HELD " ORDER BY start_ms LIMIT 1",
+				  now_ms, &out->oldest_free_start_ms);
+	catalog_read_end(c);
+	out->days = days < 0 ? 0 : (uint64_t)days;
+	out->restricted = held < 0 ? 0 : (uint64_t)held;
+	return err;
+#undef HELD
+}
+
+int catalog_audit_last(struct catalog *c, const char *const *actions,
+		       struct catalog_audit *out)
+{
+	char sql[512];
+	sqlite3_stmt *st = NULL;
+	size_t n = 0, off;
+	int rc, err;
+
+	off = (size_t)snprintf(sql, sizeof sql,
+			       "SELECT seq, at_ms, uid, login, roles, action,"
+			       " call_num, outcome, detail FROM audit"
+			       " WHERE action IN (");
+	for (; actions[n]; n++) {
+		if (off + 8 >= sizeof sql)
+			return EINVAL;
+		off += (size_t)snprintf(sql + off, sizeof sql - off, "%s?%zu",
+					n ? ", " : "", n + 1);
+	}
+	if (n == 0 || off + 40 >= sizeof sql)
+		return EINVAL;
+	snprintf(sql + off, sizeof sql - off, ") ORDER BY seq DESC LIMIT 1");
+	rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return cat_err(c, rc);
+	for (size_t i = 0; i < n; i++)
+		sqlite3_bind_text(st, (int)i + 1, actions[i], -1,
+				  SQLITE_STATIC);
+	memset(out, 0, sizeof *out);
+	err = step_row(c, st);
+	if (!err) {
+		out->seq = (uint64_t)sqlite3_column_int64(st, 0);
+		out->at_ms = sqlite3_column_int64(st, 1);
+		out->uid = (uint32_t)sqlite3_column_int64(st, 2);
+		col_text(st, 3, out->login, sizeof out->login);
+		col_text(st, 4, out->roles, sizeof out->roles);
+		col_text(st, 5, out->action, sizeof out->action);
+		out->call_num = (uint64_t)sqlite3_column_int64(st, 6);
+		col_text(st, 7, out->outcome, sizeof out->outcome);
+		col_text(st, 8, out->detail, sizeof out->detail);
+	}
+	sqlite3_finalize(st);
+	return err;
+}

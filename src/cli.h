@@ -96,5 +96,6 @@ int cmd_amend(int argc, char **argv);
 int cmd_rebuild(int argc, char **argv);
 int cmd_subject_find(int argc, char **argv);
 int cmd_subject_export(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif

@@ -14,6 +14,8 @@
 
 #include <ini.h>
 
+#include "callvault/log.h"
+
 #define CONFIG_NAME "callvault.conf"
 
 enum config_key {
@@ -25,6 +27,7 @@ enum config_key {
 	KEY_TRUNK_PREFIX,
 	KEY_GRACE_PERIOD,
 	KEY_SWEEP_INTERVAL,
+	KEY_LOG_LEVEL,
 	KEY_COUNT
 };
 
@@ -42,7 +45,23 @@ static const struct {
 	[KEY_TRUNK_PREFIX] = { "trunk_prefix", 0, 0 },
 	[KEY_GRACE_PERIOD] = { "grace_period", 10, 86400 },
 	[KEY_SWEEP_INTERVAL] = { "sweep_interval", 1, 3600 },
+	[KEY_LOG_LEVEL] = { "log_level", 0, 0 },
 };
+
+/* Indexed by enum log_level. */
+static const char *const log_level_names[] = {
+	[LOG_LEVEL_ERR] = "error",
+	[LOG_LEVEL_WARN] = "warning",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_DEBUG] = "debug",
+};
+
+const char *config_log_level_name(int level)
+{
+	if (level < 0 || level > LOG_LEVEL_DEBUG)
+		return "?";
+	return log_level_names[level];
+}
 
 void config_defaults(struct config *cfg)
 {
@@ -57,6 +76,7 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->trunk_prefix, sizeof cfg->trunk_prefix, "0");
 	cfg->grace_period_s = 600;
 	cfg->sweep_interval_s = 60;
+	cfg->log_level = LOG_LEVEL_INFO;
 }
 
 /* inih does not tell its handler the line number, so the reader counts
@@ -213,6 +233,16 @@ static int config_handler(void *user, const char *section, const char *name,
 		snprintf(cfg->trunk_prefix, sizeof cfg->trunk_prefix, "%s",
 			 value);
 		return 1;
+	case KEY_LOG_LEVEL:
+		for (int l = LOG_LEVEL_ERR; l <= LOG_LEVEL_DEBUG; l++) {
+			if (strcmp(value, log_level_names[l]) == 0) {
+				cfg->log_level = l;
+				return 1;
+			}
+		}
+		parse_fail(p, "log_level must be error, warning, info or "
+			   "debug");
+		return 0;
 	}
 
 	if (parse_long(value, config_keys[k].min, config_keys[k].max, &v)) {
@@ -306,7 +336,8 @@ int config_write(const struct config *cfg, const char *path)
 		"# callvault vault configuration. '#' starts a comment.\n"
 		"# Every key is shown with its current value; an unknown key\n"
 		"# or a value out of range stops the vault from opening.\n"
-		"# Changes take effect at the next mount.\n"
+		"# Changes take effect at the next mount (log_level also on\n"
+		"# SIGHUP).\n"
 		"\n"
 		"[vault]\n"
 		"# Time zone of day directories and HHMMSS in names, as a\n"
@@ -334,12 +365,18 @@ int config_write(const struct config *cfg, const char *path)
 		"grace_period = %d\n"
 		"\n"
 		"# Seconds between retention sweeps (1..3600).\n"
-		"sweep_interval = %d\n",
+		"sweep_interval = %d\n"
+		"\n"
+		"# What the mounted daemon logs: error, warning, info or\n"
+		"# debug. The one key a running mount re-reads on SIGHUP\n"
+		"# (systemctl reload).\n"
+		"log_level = %s\n",
 		/* no trailing blank after an empty value */
 		cfg->timezone[0] ? " " : "", cfg->timezone,
 		cfg->retention_months, cfg->bitrate, cfg->complexity,
 		cfg->country_code, cfg->trunk_prefix[0] ? " " : "",
-		cfg->trunk_prefix, cfg->grace_period_s, cfg->sweep_interval_s);
+		cfg->trunk_prefix, cfg->grace_period_s, cfg->sweep_interval_s,
+		config_log_level_name(cfg->log_level));
 	if (fclose(m) != 0) {
 		rc = errno ? errno : ENOMEM;
 		goto out;

@@ -17,6 +17,7 @@
 #include <fuse_lowlevel.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "callvault/incoming.h"
 #include "callvault/log.h"
 #include "callvault/meta.h"
+#include "callvault/notify.h"
 #include "callvault/policy.h"
 #include "callvault/retention.h"
 #include "callvault/rights.h"
@@ -77,6 +79,11 @@ struct fs {
 	int maint_running;
 	int stopping;              /* protected by lock */
 	pthread_cond_t wake;       /* signalled when stopping */
+	/* SIGHUP is blocked in every thread and taken by this one, which
+	 * reloads what can change at run time (fs_reload). */
+	pthread_t sig;
+	int sig_running;
+	int log_level;             /* in force; only the signal thread */
 };
 
 
@@ -1803,9 +1810,28 @@ static void cv_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
+/* STATUS= for the service manager: what `systemctl status` shows. */
+static void fs_notify_status(struct fs *fs, const char *state)
+{
+	struct catalog *c;
+	uint64_t calls = 0, bytes = 0;
+	int rc;
+
+	if (!getenv("NOTIFY_SOCKET"))
+		return;
+	c = vault_catalog(fs->v);
+	if (c)
+		catalog_counts(c, &calls, &bytes);
+	rc = notify_sendf("%sSTATUS=serving %" PRIu64 " calls (%" PRIu64
+			  " MiB of audio)", state, calls, bytes >> 20);
+	if (rc)
+		log_warnx("notify: %s", strerror(rc));
+}
+
 static void cv_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct fs *fs = userdata;
+
 	/* Nothing may be cached on the strength of one caller's answer. */
 	conn->want &= ~FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
@@ -1821,6 +1847,8 @@ static void cv_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_readahead = 1 << 20;
 	log_info("mounted (protocol %u.%u)", conn->proto_major,
 		 conn->proto_minor);
+	/* The kernel's INIT is answered: the mount is live. */
+	fs_notify_status(fs, "READY=1\n");
 }
 
 static void cv_destroy(void *userdata)
@@ -1915,8 +1943,11 @@ static void *fs_maintenance(void *arg)
 		/* Also at start: expiries while the mount was down are made
 		 * final at once. A clock that jumps back sweeps again. */
 		if (now - last_sweep >= sweep_ms || now < last_sweep) {
-			struct retention_stats st;
+			struct retention_stats st = { 0 };
 			retention_sweep(fs->v, now, fs_gone, fs, &st);
+			log_debug("sweep: %u expired calls removed, %u day keys "
+				  "destroyed", st.calls, st.keys);
+			fs_notify_status(fs, "");
 			last_sweep = now;
 		}
 		incoming_sweep(fs->in, now, grace_ms, fs_report, fs);
@@ -1928,6 +1959,85 @@ static void *fs_maintenance(void *arg)
 		pthread_cond_timedwait(&fs->wake, &fs->lock, &until);
 	}
 	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+/* SIGHUP (systemctl reload): re-reads VAULT/callvault.conf. Only the log
+ * level changes at run time; other changes are named, with when they take
+ * effect. A file that does not load changes nothing. */
+static void fs_reload(struct fs *fs)
+{
+	const struct config *old = vault_config(fs->v);
+	struct config cfg;
+	char path[4096], err[256] = "";
+	int rc, changed = 0;
+
+	snprintf(path, sizeof path, "%s/callvault.conf", vault_dir(fs->v));
+	rc = config_load(&cfg, path, err, sizeof err);
+	if (rc) {
+		log_warnx("reload: %s; nothing changed",
+			  *err ? err : strerror(rc));
+		return;
+	}
+#define FS_RELOAD_NEXT_MOUNT(cond, key)                                 \
+	do {                                                            \
+		if (cond) {                                             \
+			log_info("reload: " key " changed: takes effect " \
+				 "at the next mount");                  \
+			changed = 1;                                    \
+		}                                                       \
+	} while (0)
+	FS_RELOAD_NEXT_MOUNT(strcmp(cfg.timezone, old->timezone) != 0,
+			     "timezone");
+	FS_RELOAD_NEXT_MOUNT(cfg.retention_months != old->retention_months,
+			     "retention_months");
+	FS_RELOAD_NEXT_MOUNT(cfg.bitrate != old->bitrate, "bitrate");
+	FS_RELOAD_NEXT_MOUNT(cfg.complexity != old->complexity, "complexity");
+	FS_RELOAD_NEXT_MOUNT(strcmp(cfg.country_code, old->country_code) != 0,
+			     "country_code");
+	FS_RELOAD_NEXT_MOUNT(strcmp(cfg.trunk_prefix, old->trunk_prefix) != 0,
+			     "trunk_prefix");
+	FS_RELOAD_NEXT_MOUNT(cfg.grace_period_s != old->grace_period_s,
+			     "grace_period");
+	FS_RELOAD_NEXT_MOUNT(cfg.sweep_interval_s != old->sweep_interval_s,
+			     "sweep_interval");
+#undef FS_RELOAD_NEXT_MOUNT
+	if (cfg.log_level != fs->log_level) {
+		/* Said at the more verbose of the two levels, so that the
+		 * line is seen either way. */
+		if (cfg.log_level > fs->log_level)
+			log_set_level((enum log_level)cfg.log_level);
+		log_info("reload: log_level %s -> %s",
+			 config_log_level_name(fs->log_level),
+			 config_log_level_name(cfg.log_level));
+		log_set_level((enum log_level)cfg.log_level);
+		fs->log_level = cfg.log_level;
+		changed = 1;
+	}
+	if (!changed)
+		log_info("reload: nothing changed");
+}
+
+static void *fs_signals(void *arg)
+{
+	struct fs *fs = arg;
+	sigset_t set;
+	int sig, stop;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		pthread_mutex_lock(&fs->lock);
+		stop = fs->stopping;
+		pthread_mutex_unlock(&fs->lock);
+		if (stop)
+			break;
+		notify_send("RELOADING=1");
+		fs_reload(fs);
+		fs_notify_status(fs, "READY=1\n");
+	}
 	return NULL;
 }
 
@@ -1981,6 +2091,15 @@ int fs_main(struct vault *v, const char *mountpoint,
 		goto out;
 	}
 	handlers = 1;
+	/* SIGHUP reloads instead of ending the session: blocked here, before
+	 * any thread of the mount exists, so that only fs_signals takes it.
+	 * It stays blocked until the process exits. */
+	{
+		sigset_t hup;
+		sigemptyset(&hup);
+		sigaddset(&hup, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &hup, NULL);
+	}
 	if (store_claim_spool(vault_store(v)) != 0) {
 		log_err("%s: the vault is already mounted elsewhere",
 			vault_dir(v));
@@ -1995,8 +2114,12 @@ int fs_main(struct vault *v, const char *mountpoint,
 		log_err("cannot go to the background");
 		goto out;
 	}
+	fs.log_level = opt->debug ? LOG_LEVEL_DEBUG :
+				    vault_config(v)->log_level;
 	if (!opt->foreground && !opt->debug)
-		log_init("callvault", 1, LOG_LEVEL_INFO);
+		log_init("callvault", 1, (enum log_level)fs.log_level);
+	else
+		log_set_level((enum log_level)fs.log_level);
 	/* After daemonizing: the writer is a thread, and threads do not
 	 * survive fork(). */
 	if (audit_log_start(vault_catalog_path(v), vault_keys(v),
@@ -2031,19 +2154,29 @@ int fs_main(struct vault *v, const char *mountpoint,
 		goto out;
 	}
 	fs.maint_running = 1;
+	if (pthread_create(&fs.sig, NULL, fs_signals, &fs) != 0) {
+		log_err("cannot start the signal thread");
+		goto out;
+	}
+	fs.sig_running = 1;
 	if (opt->single_thread)
 		rc = fuse_session_loop(se);
 	else
 		rc = fuse_session_loop_mt(se, &loop);
 	rc = rc < 0 ? 1 : 0;
+	notify_send("STOPPING=1");
+	log_info("stopping: every request in flight has been answered");
 	fs_audit_mount(&fs, "unmount", mountpoint);
 out:
-	if (fs.maint_running) {
-		pthread_mutex_lock(&fs.lock);
-		fs.stopping = 1;
-		pthread_cond_signal(&fs.wake);
-		pthread_mutex_unlock(&fs.lock);
+	pthread_mutex_lock(&fs.lock);
+	fs.stopping = 1;
+	pthread_cond_signal(&fs.wake);
+	pthread_mutex_unlock(&fs.lock);
+	if (fs.maint_running)
 		pthread_join(fs.maint, NULL);
+	if (fs.sig_running) {
+		pthread_kill(fs.sig, SIGHUP);
+		pthread_join(fs.sig, NULL);
 	}
 	audit_log_stop(fs.audit);
 	if (mounted)

@@ -3,26 +3,30 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 
 static const char *log_ident = "callvault";
 static int log_to_syslog;
-static enum log_level log_max = LOG_LEVEL_INFO;
+/* Atomic: SIGHUP changes it while every thread logs. */
+static _Atomic int log_max = LOG_LEVEL_INFO;
 
 void log_init(const char *ident, int to_syslog, enum log_level max_level)
 {
 	log_ident = ident;
 	log_to_syslog = to_syslog;
-	log_max = max_level;
+	atomic_store_explicit(&log_max, (int)max_level,
+			      memory_order_relaxed);
 	if (to_syslog)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
 void log_set_level(enum log_level max_level)
 {
-	log_max = max_level;
+	atomic_store_explicit(&log_max, (int)max_level,
+			      memory_order_relaxed);
 }
 
 void log_vmsg(enum log_level level, int with_errno, const char *fmt,
@@ -34,7 +38,7 @@ void log_vmsg(enum log_level level, int with_errno, const char *fmt,
 	char msg[1024];
 	char ebuf[128];
 
-	if (level > log_max)
+	if ((int)level > atomic_load_explicit(&log_max, memory_order_relaxed))
 		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (with_errno) {

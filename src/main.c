@@ -442,6 +442,14 @@ static const struct cli_command commands[] = {
 	  "removes what must not come back (erased calls, destroyed keys,\n"
 	  "calls past their expiry). Blobs that fail authentication go to\n"
 	  "quarantine/. Exit 1 if any call was lost. Not while mounted.\n" },
+	{ "status", cmd_status,
+	  "status VAULT [--json]\n"
+	  "What an operator or a monitoring probe asks: calls, days, audio\n"
+	  "size, restricted calls, the oldest call and the next expiry,\n"
+	  "pending spool files of incoming/, quarantine, the last sweep that\n"
+	  "removed something (from the audit trail), whether the vault is\n"
+	  "mounted and where, and the audit chain (checked in full). --json\n"
+	  "for monitoring. Exit 1 if the audit trail is broken.\n" },
 	{ "verify", cmd_verify,
 	  "verify VAULT\n"
 	  "Authenticates every chunk of every blob; exit 1 if any is bad.\n" },

@@ -287,4 +287,25 @@ int catalog_checkpoint(struct catalog *c);
 /* Counts for statfs: calls and days. */
 int catalog_counts(struct catalog *c, uint64_t *calls, uint64_t *bytes);
 
+/* What `callvault status` reports, read in one snapshot. */
+struct catalog_summary {
+	uint64_t calls;            /* rows in calls */
+	uint64_t bytes;            /* their decrypted audio, in bytes */
+	uint64_t days;             /* distinct days that have calls */
+	uint64_t restricted;       /* calls under a restriction in force */
+	int64_t oldest_start_ms;   /* start of the oldest call; -1 if none */
+	/* Start of the oldest call that no restriction holds now (the next
+	 * to expire, since expiry grows with the start); -1 if none. */
+	int64_t oldest_free_start_ms;
+};
+/* Fills `out` as of now_ms (restrictions whose end has passed do not
+ * count). Returns 0 or an errno. */
+int catalog_summary(struct catalog *c, int64_t now_ms,
+		    struct catalog_summary *out);
+
+/* The newest audit entry whose action is one of `actions` (NULL-ended).
+ * ENOENT if there is none. */
+int catalog_audit_last(struct catalog *c, const char *const *actions,
+		       struct catalog_audit *out);
+
 #endif

@@ -14,6 +14,7 @@ struct config {
 	char trunk_prefix[4];    /* national trunk prefix: "0" */
 	int grace_period_s;      /* incoming/ audio without metadata; 600 */
 	int sweep_interval_s;    /* retention sweeper period; 60 */
+	int log_level;           /* the daemon's: enum log_level; info */
 };
 
 void config_defaults(struct config *cfg);
@@ -26,5 +27,8 @@ int config_load(struct config *cfg, const char *path, char *err,
 /* Writes a commented configuration holding `cfg`'s values (O_EXCL).
  * Returns 0 or an errno. */
 int config_write(const struct config *cfg, const char *path);
+
+/* "error", "warning", "info", "debug" for an enum log_level value. */
+const char *config_log_level_name(int level);
 
 #endif
