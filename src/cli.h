@@ -49,6 +49,16 @@ int cli_parse(int argc, char **argv, const struct cli_opts *o,
 int cli_parse_exact(int argc, char **argv, const struct cli_opts *o,
 		    const char **key_file, char **pos, int n);
 
+/* --config FILE (every command) or -o config=FILE (mount): the
+ * configuration to use instead of VAULT/callvault.conf. NULL: that one. */
+extern const char *cli_config_file;
+
+/* Progress of a long command on stderr ("\rWHAT: DONE/TOTAL", total 0 if
+ * unknown), at most every 200 ms and at the end; nothing when stderr is
+ * not a terminal. _end finishes the line if anything was shown. */
+void cli_progress(const char *what, uint64_t done, uint64_t total);
+void cli_progress_end(void);
+
 /* Opens the vault, or prints why not. Returns 0 or 1. */
 int cli_open_vault(const char *dir, const char *key_file, int flags,
 		   struct vault **out);

@@ -226,7 +226,7 @@ int cmd_calls(int argc, char **argv)
 struct verify_ctx {
 	struct vault *v;
 	struct catalog *c;
-	uint64_t ok, bad;
+	uint64_t ok, bad, total;
 	const char *id;
 };
 
@@ -247,6 +247,7 @@ static int verify_blob(void *ctx, int32_t day, uint64_t num)
 
 	call_id_format(num, id);
 	vc->id = id;
+	cli_progress("verify", vc->ok + vc->bad + 1, vc->total);
 	rc = catalog_call_get(vc->c, num, &rec);
 	if (rc == ENOENT) {
 		struct secret key = keys_secret_new();
@@ -311,6 +312,7 @@ static int check_blob_present(void *ctx, const struct call_record *rec)
 int cmd_verify(int argc, char **argv)
 {
 	struct verify_ctx vc = { 0 };
+	uint64_t bytes;
 	const char *key_file = NULL;
 	char *pos[1];
 	int rc;
@@ -326,7 +328,10 @@ int cmd_verify(int argc, char **argv)
 		vault_close(vc.v);
 		return 1;
 	}
+	if (catalog_counts(vc.c, &vc.total, &bytes) != 0)
+		vc.total = 0;
 	rc = store_blob_foreach(vault_store(vc.v), verify_blob, &vc);
+	cli_progress_end();
 	if (!rc)
 		rc = catalog_calls_list(vc.c, -1, NULL, check_blob_present, &vc);
 	if (rc) {
@@ -685,8 +690,17 @@ int cmd_recover(int argc, char **argv)
 
 /* --- sweep ------------------------------------------------------------ */
 
+static void sweep_progress(void *ctx, const struct call_record *rec)
+{
+	uint64_t *removed = ctx;
+
+	(void)rec;
+	cli_progress("sweep: calls removed", ++*removed, 0);
+}
+
 int cmd_sweep(int argc, char **argv)
 {
+	uint64_t removed = 0;
 	struct retention_stats st;
 	struct vault *v = NULL;
 	const char *key_file = NULL;
@@ -699,7 +713,8 @@ int cmd_sweep(int argc, char **argv)
 	rc = cli_open_vault(pos[0], key_file, 0, &v);
 	if (rc)
 		return rc;
-	rc = retention_sweep(v, clock_now_ms(), NULL, NULL, &st);
+	rc = retention_sweep(v, clock_now_ms(), sweep_progress, &removed, &st);
+	cli_progress_end();
 	if (rc) {
 		cli_error("%s", strerror(rc));
 		rc = 1;

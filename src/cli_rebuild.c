@@ -13,9 +13,7 @@
 static void progress(void *ctx, unsigned done, unsigned total)
 {
 	(void)ctx;
-	fprintf(stderr, "\rrebuild: %u/%u blobs", done, total);
-	if (done == total)
-		fputc('\n', stderr);
+	cli_progress("rebuild: blobs", done, total);
 }
 
 static void report(void *ctx, uint64_t num, const char *what)
@@ -29,7 +27,7 @@ static void report(void *ctx, uint64_t num, const char *what)
 
 int cmd_rebuild(int argc, char **argv)
 {
-	struct rebuild_ops ops = { .report = report };
+	struct rebuild_ops ops = { .progress = progress, .report = report };
 	struct rebuild_stats st;
 	struct vault *v = NULL;
 	const char *key_file = NULL;
@@ -70,9 +68,8 @@ int cmd_rebuild(int argc, char **argv)
 		vault_close(v);
 		return 1;
 	}
-	if (isatty(STDERR_FILENO))
-		ops.progress = progress;
 	rc = rebuild_run(v, &ops, &st);
+	cli_progress_end();
 	if (st.replayed)
 		printf("%u erasures newer than the key store taken from %s\n",
 		       st.replayed, vault_erasure_log(v));

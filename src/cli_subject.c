@@ -582,10 +582,12 @@ static int export_calls(struct export *ex, const struct subject *s,
 
 	for (size_t i = 0; i < s->n && !rc; i++) {
 		call_id_format(s->calls[i].num, id);
+		cli_progress("export: calls", i + 1, s->n);
 		rc = export_audio(ex, &s->calls[i], id);
 		if (!rc)
 			rc = export_meta(ex, &s->calls[i], id, e164);
 	}
+	cli_progress_end();
 	if (!rc && s->n > 0)
 		rc = file_write_buf(ex, SUMS_NAME, ex->sums ? ex->sums : "",
 				    ex->sums_len, 0);

@@ -16,7 +16,6 @@
 
 #include "callvault/log.h"
 
-#define CONFIG_NAME "callvault.conf"
 
 enum config_key {
 	KEY_TIMEZONE,
@@ -277,6 +276,10 @@ int config_load(struct config *cfg, const char *path, char *err,
 		size_t errlen)
 {
 	struct config_parse p;
+	/* Errors name the file as an operator knows it: callvault.conf of
+	 * the vault, or the file given with --config. */
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
 	struct config c;
 	int rc = 0, line;
 
@@ -290,29 +293,29 @@ int config_load(struct config *cfg, const char *path, char *err,
 			return 0;
 		}
 		rc = errno;
-		snprintf(err, errlen, "%s: %s", CONFIG_NAME, strerror(rc));
+		snprintf(err, errlen, "%s: %s", name, strerror(rc));
 		return rc;
 	}
 	line = ini_parse_stream(config_reader, &p, config_handler, &p);
 	if (ferror(p.f)) {
 		rc = EIO;
-		snprintf(err, errlen, "%s: read error", CONFIG_NAME);
+		snprintf(err, errlen, "%s: read error", name);
 		goto out;
 	}
 	if (line < 0) {
 		rc = ENOMEM;
-		snprintf(err, errlen, "%s: out of memory", CONFIG_NAME);
+		snprintf(err, errlen, "%s: out of memory", name);
 		goto out;
 	}
 	/* inih returns the first line it or the handler refused. */
 	if (p.err_line && (line == 0 || p.err_line <= line)) {
-		snprintf(err, errlen, "%s:%d: %s", CONFIG_NAME, p.err_line,
+		snprintf(err, errlen, "%s:%d: %s", name, p.err_line,
 			 p.reason);
 		rc = EINVAL;
 	} else if (line > 0) {
 		snprintf(err, errlen,
 			 "%s:%d: expected \"key = value\" or \"[vault]\"",
-			 CONFIG_NAME, line);
+			 name, line);
 		rc = EINVAL;
 	}
 	if (rc == 0)

@@ -1972,7 +1972,7 @@ static void fs_reload(struct fs *fs)
 	char path[4096], err[256] = "";
 	int rc, changed = 0;
 
-	snprintf(path, sizeof path, "%s/callvault.conf", vault_dir(fs->v));
+	snprintf(path, sizeof path, "%s", vault_config_path(fs->v));
 	rc = config_load(&cfg, path, err, sizeof err);
 	if (rc) {
 		log_warnx("reload: %s; nothing changed",

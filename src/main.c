@@ -1,6 +1,7 @@
 /* callvault: the command-line front end. One binary, subcommands; also
  * started as mount.callvault by mount(8). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@ int cli_parse(int argc, char **argv, const struct cli_opts *o,
 	int n = 0, opt;
 
 	all[n++] = (struct option){ "key-file", required_argument, NULL, 'K' };
+	all[n++] = (struct option){ "config", required_argument, NULL, 'G' };
 	for (const struct option *p = o ? o->longopts : NULL; p && p->name;
 	     p++)
 		all[n++] = *p;
@@ -87,6 +89,8 @@ int cli_parse(int argc, char **argv, const struct cli_opts *o,
 		}
 		if (opt == 'K') {
 			*key_file = optarg;
+		} else if (opt == 'G') {
+			cli_config_file = optarg;
 		} else if (opt == '?' || opt == ':') {
 			cli_error("unknown or incomplete option \"%s\"",
 				  argv[optind - 1]);
@@ -119,11 +123,40 @@ int cli_opt_string(void *ctx, int opt, const char *arg)
 	return 0;
 }
 
+static int progress_shown;
+
+void cli_progress(const char *what, uint64_t done, uint64_t total)
+{
+	static int64_t last_ms;
+	int64_t now = clock_now_ms();
+
+	if (!isatty(STDERR_FILENO))
+		return;
+	if (progress_shown && now - last_ms < 200 && done != total)
+		return;
+	last_ms = now;
+	progress_shown = 1;
+	if (total)
+		fprintf(stderr, "\r%s: %" PRIu64 "/%" PRIu64, what, done, total);
+	else
+		fprintf(stderr, "\r%s: %" PRIu64, what, done);
+}
+
+void cli_progress_end(void)
+{
+	if (progress_shown)
+		fputc('\n', stderr);
+	progress_shown = 0;
+}
+
+const char *cli_config_file;
+
 int cli_open_vault(const char *dir, const char *key_file, int flags,
 		   struct vault **out)
 {
 	char err[512] = "";
-	int rc = vault_open(dir, key_file, flags, out, err, sizeof err);
+	int rc = vault_open_config(dir, key_file, cli_config_file, flags, out,
+				   err, sizeof err);
 
 	if (rc) {
 		cli_error("%s", *err ? err : strerror(rc));
@@ -246,6 +279,7 @@ struct mount_opts {
 	struct fs_options fs;
 	const char *key_file;
 	char *key_file_buf;
+	char *config_buf;
 };
 
 /* -o takes a comma-separated list. Options mount(8) passes that are not
@@ -263,6 +297,10 @@ static int mount_o(struct mount_opts *m, const char *list)
 			free(m->key_file_buf);
 			m->key_file_buf = strdup(tok + 9);
 			m->key_file = m->key_file_buf;
+		} else if (strncmp(tok, "config=", 7) == 0) {
+			free(m->config_buf);
+			m->config_buf = strdup(tok + 7);
+			cli_config_file = m->config_buf;
 		} else if (strcmp(tok, "allow_other") == 0) {
 			m->fs.allow_other = 1;
 		} else if (strcmp(tok, "debug") == 0) {
@@ -328,6 +366,7 @@ static int cmd_mount(int argc, char **argv)
 out:
 	vault_close(v);
 	free(m.key_file_buf);
+	free(m.config_buf);
 	return rc;
 }
 
@@ -343,8 +382,9 @@ static const struct cli_command commands[] = {
 	{ "mount", cmd_mount,
 	  "mount VAULT MOUNTPOINT [-f] [-o OPT[,OPT...]] [--key-file FILE]\n"
 	  "Serves the vault at MOUNTPOINT. -f stays in the foreground.\n"
-	  "Options: key_file=FILE, allow_other (default when run as root),\n"
-	  "debug. Unmount with fusermount3 -u MOUNTPOINT or umount.\n" },
+	  "Options: key_file=FILE, config=FILE (default VAULT/callvault.conf),\n"
+	  "allow_other (default when run as root), debug. Unmount with\n"
+	  "fusermount3 -u MOUNTPOINT or umount.\n" },
 	{ "team add", cmd_team_add,
 	  "team add VAULT TEAM [--key-file FILE]\n" },
 	{ "team list", cmd_team_list,
@@ -464,7 +504,8 @@ static void usage_all(FILE *f)
 	}
 	fprintf(f, "\nEvery command takes --help. Commands read the master "
 		   "key from --key-file FILE,\ndefault VAULT.key beside the "
-		   "vault directory.\n");
+		   "vault directory, and the configuration from\n--config FILE "
+		   "(mount: -o config=FILE), default VAULT/callvault.conf.\n");
 }
 
 static const struct cli_command *find_command(int argc, char **argv,

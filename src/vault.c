@@ -24,6 +24,7 @@ struct vault {
 	char *dir;
 	char *catalog_path;
 	char *erasure_log;   /* beside the key file */
+	char *config_path;
 	int flags;
 	struct config cfg;
 	struct keyring *ring;
@@ -454,6 +455,13 @@ static void tls_close(void *p)
 int vault_open(const char *dir, const char *key_file, int flags,
 	       struct vault **out, char *err, size_t errlen)
 {
+	return vault_open_config(dir, key_file, NULL, flags, out, err, errlen);
+}
+
+int vault_open_config(const char *dir, const char *key_file,
+		      const char *config_file, int flags, struct vault **out,
+		      char *err, size_t errlen)
+{
 	unsigned char want[KEYS_CHECK_LEN], have[KEYS_CHECK_LEN];
 	struct vault *v;
 	struct catalog *c = NULL;
@@ -479,11 +487,19 @@ int vault_open(const char *dir, const char *key_file, int flags,
 		goto out;
 	}
 	v->catalog_path = path_join(v->dir, CATALOG_FILE);
-	conf = path_join(v->dir, CONFIG_FILE);
+	conf = config_file ? strdup(config_file) :
+			     path_join(v->dir, CONFIG_FILE);
 	key_path = key_file ? strdup(key_file) : vault_default_key_path(v->dir);
 	if (!v->catalog_path || !conf || !key_path) {
 		rc = ENOMEM;
 		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	/* A missing VAULT/callvault.conf means the defaults; a file named
+	 * with --config must exist. */
+	if (config_file && access(config_file, R_OK) != 0) {
+		rc = errno;
+		snprintf(err, errlen, "%s: %s", config_file, strerror(rc));
 		goto out;
 	}
 	if (access(v->catalog_path, F_OK) != 0) {
@@ -493,12 +509,14 @@ int vault_open(const char *dir, const char *key_file, int flags,
 		goto out;
 	}
 	rc = config_load(&v->cfg, conf, err, errlen);
+	v->config_path = conf;
+	conf = NULL;
 	if (rc)
 		goto out;
 	rc = clock_set_timezone(v->cfg.timezone);
 	if (rc) {
-		snprintf(err, errlen, "%s: unknown time zone \"%s\"", conf,
-			 v->cfg.timezone);
+		snprintf(err, errlen, "%s: unknown time zone \"%s\"",
+			 v->config_path, v->cfg.timezone);
 		goto out;
 	}
 
@@ -564,6 +582,7 @@ void vault_close(struct vault *v)
 	store_close(v->store);
 	keys_ring_free(v->ring);
 	free(v->erasure_log);
+	free(v->config_path);
 	free(v->catalog_path);
 	free(v->dir);
 	free(v);
@@ -572,6 +591,11 @@ void vault_close(struct vault *v)
 const char *vault_dir(const struct vault *v)
 {
 	return v->dir;
+}
+
+const char *vault_config_path(const struct vault *v)
+{
+	return v->config_path;
 }
 
 const char *vault_erasure_log(const struct vault *v)

@@ -36,10 +36,17 @@ int vault_create(const char *dir, const char *key_file, const char *passphrase,
  * EACCES "wrong key" if it does not match. */
 int vault_open(const char *dir, const char *key_file, int flags,
 	       struct vault **out, char *err, size_t errlen);
+/* The same with the configuration read from `config_file` instead of
+ * VAULT/callvault.conf (NULL: that one). */
+int vault_open_config(const char *dir, const char *key_file,
+		      const char *config_file, int flags, struct vault **out,
+		      char *err, size_t errlen);
 void vault_close(struct vault *v);
 
 const char *vault_dir(const struct vault *v);
 const char *vault_catalog_path(const struct vault *v);
+/* The configuration file the vault was opened with (SIGHUP re-reads it). */
+const char *vault_config_path(const struct vault *v);
 /* The erasure log: KEYFILE.erased, beside the key and so outside the
  * vault directory and its backups (rights.h). */
 #define VAULT_ERASURE_LOG_SUFFIX ".erased"

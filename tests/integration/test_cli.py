@@ -252,3 +252,18 @@ def test_passphrase_wrapped_key(tmp_root):
     assert "passphrase" in line, line
     p = H.run([H.BIN, "team", "list", v], env=env)
     assert p.returncode == 0 and "t1" in p.stdout and "t2" not in p.stdout
+
+
+def test_progress_only_on_a_terminal(people, audio):
+    """Long commands show progress on a terminal (script(1) gives them
+    one) and print nothing extra into a pipe or file."""
+    for h in range(2):
+        people.import_call(audio, "pcm8k", H.AINO["login"], H.day_at(1, 9 + h))
+    p = cv("verify", people.path)
+    assert "verify:" not in p.stderr and "\r" not in p.stderr, p.stderr
+    cmd = "%s verify %s" % (H.BIN, people.path)
+    p = H.run(["script", "-qec", cmd, "/dev/null"])
+    assert p.returncode == 0, p.stdout + p.stderr
+    # (script's output reaches us with \r read as a line end)
+    assert "verify: 2/2" in p.stdout, repr(p.stdout)
+    assert "2 calls verified, 0 bad" in p.stdout

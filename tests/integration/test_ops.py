@@ -73,6 +73,42 @@ def test_sighup_reloads_log_level(tmp_root, audio, mount):
     assert probe_root_listing(m) == 0
 
 
+def test_config_file_outside_the_vault(tmp_root, audio, mount):
+    """--config FILE / -o config=FILE replace VAULT/callvault.conf (e.g.
+    /etc/callvault/NAME.conf from the package); SIGHUP re-reads that
+    file, and errors name it."""
+    v = H.standard_vault(tmp_root, audio)
+    inside = os.path.join(v.path, "callvault.conf")
+    etc = os.path.join(tmp_root, "etc-callvault.conf")
+    shutil.copy(inside, etc)
+    # Make the vault's own file invalid: only the other one may be read.
+    v.set_config("log_level", "nonsense")
+    with open(etc) as f:
+        text = f.read()
+    for key, value in (("sweep_interval", "1"), ("log_level", "debug")):
+        text, n = re.subn(r"(?m)^%s\s*=.*$" % key, "%s = %s" % (key, value),
+                          text)
+        if n == 0:
+            text = re.sub(r"(?m)^\[vault\]$", "[vault]\n%s = %s"
+                          % (key, value), text, count=1)
+    with open(etc, "w") as f:
+        f.write(text)
+    p = cv("calls", v.path, check=False)
+    assert p.returncode == 1 and "callvault.conf" in p.stderr, p.stderr
+    assert cv("calls", v.path, "--config", etc).returncode == 0
+    p = cv("calls", v.path, "--config", etc + ".typo", check=False)
+    assert p.returncode == 1 and ".typo" in p.stderr, p.stderr
+    m = mount(v, "config=" + etc)
+    wait_until(lambda: "debug: sweep:" in m.log_text(), 8,
+               "debug lines from the outside configuration")
+    with open(etc, "a") as f:
+        f.write("bogus_key = 1\n")
+    m.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "etc-callvault.conf:" in m.log_text(), 8,
+               "the refused reload naming the outside file")
+    assert H.is_mounted(m.mnt) and m.proc.poll() is None
+
+
 def probe_root_listing(m):
     return H.probe(H.ADA["uid"], "list", m.mnt)["errno"]
 

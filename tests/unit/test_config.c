@@ -310,6 +310,34 @@ static void write_defaults(void)
 	rmdir(dir);
 }
 
+/* log_level (SIGHUP can change it at run time), and errors that name the
+ * file they come from. */
+static void log_level_and_file_names(void)
+{
+	struct config c;
+	char err[256] = "", other[160];
+	FILE *f;
+
+	write_file("[vault]\nlog_level = debug\n");
+	CHECK_INT(config_load(&c, path, err, sizeof err), 0);
+	CHECK_STR(config_log_level_name(c.log_level), "debug");
+	write_file("[vault]\nlog_level = chatty\n");
+	CHECK_INT(config_load(&c, path, err, sizeof err), EINVAL);
+	CHECK(strncmp(err, "callvault.conf:2: log_level", 27) == 0);
+
+	snprintf(other, sizeof other, "%s/site.conf", dir);
+	f = fopen(other, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fputs("[vault]\nretention_months = 0\n", f);
+	fclose(f);
+	CHECK_INT(config_load(&c, other, err, sizeof err), EINVAL);
+	CHECK(strncmp(err, "site.conf:2: ", 13) == 0);
+	unlink(other);
+}
+
 TEST_MAIN("config", T(defaults), T(missing_file), T(full_file),
-	  T(partial_file), T(bad_values), T(bad_structure), T(long_line),
-	  T(unreadable), T(write_then_load), T(write_defaults))
+	  T(partial_file), T(bad_values), T(log_level_and_file_names),
+	  T(bad_structure), T(long_line), T(unreadable), T(write_then_load),
+	  T(write_defaults))
