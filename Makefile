@@ -10,6 +10,8 @@
 #   make deb        build/callvault_VERSION_ARCH.deb (dpkg-buildpackage)
 #   make rpm        build/rpm/RPMS/... from packaging/rpm/callvault.spec
 #   make check-packaging  deb + lintian + install/remove here + unit + rpm
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each
+#   make check-fuzz every target briefly, and the regression inputs
 #   make SANITIZE=address,undefined   any build with sanitizers
 
 PREFIX ?= /usr
@@ -52,10 +54,15 @@ DEPS_BENCH := gocryptfs
 # make deb / rpm / check-packaging; systemd for systemd-analyze verify.
 DEPS_PACKAGING := dpkg-dev debhelper fakeroot lintian scdoc rpm systemd \
 	man-db adduser
-DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH) $(DEPS_PACKAGING)
+# make fuzz / check-fuzz: clang and its libFuzzer runtime (the default
+# clang's libclang_rt.fuzzer-x86_64.a).
+DEPS_FUZZ := clang libclang-rt-dev
+DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH) $(DEPS_PACKAGING) \
+	$(DEPS_FUZZ)
 
 .PHONY: all check check-unit check-integration demo demo-stop bench deps \
-	install clean format deb rpm check-packaging
+	install clean format deb rpm check-packaging fuzz check-fuzz \
+	fuzz-build
 
 all: $(BUILD)/callvault
 
@@ -85,7 +92,7 @@ $(BUILD)/gencat: bench/gencat.c $(BUILD)/libcallvault.a
 
 # Every test, in a separate sanitized -Werror build so that a plain `make`
 # build is never mixed with it.
-check: deps
+check: deps check-fuzz
 	$(MAKE) BUILD=build/check SANITIZE=address,undefined WERROR=1 \
 		check-unit check-integration
 
@@ -95,6 +102,82 @@ check-unit: $(UNIT_BINS)
 check-integration: $(BUILD)/callvault
 	CALLVAULT_BIN=$(abspath $(BUILD)/callvault) \
 		tests/run-integration
+
+# libFuzzer targets (docs/fuzzing.md): tests/fuzz/fuzz_NAME.c, built with
+# clang into build/fuzz/ against the library compiled for coverage with
+# ASan + UBSan. New inputs found go to build/fuzz/corpus/NAME (the seeds
+# in tests/fuzz/corpus/NAME are only read), crashes to build/fuzz/crash/.
+FUZZ_DIR := build/fuzz
+FUZZ_CC := clang
+FUZZ_SECONDS ?= 60
+# make check: seconds per target (8 targets: about 60 s, plus the
+# first build of build/fuzz/, about 35 s).
+FUZZ_CHECK_SECONDS ?= 6
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_OBJS := $(LIB_SRCS:src/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c11 $(WARNINGS) -g -O1 $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_OPTS := -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
+	-print_final_stats=1
+FUZZ_ENV := ASAN_OPTIONS=detect_leaks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+$(FUZZ_DIR)/obj:
+	mkdir -p $@
+
+$(FUZZ_DIR)/obj/%.o: src/%.c | $(FUZZ_DIR)/obj
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+		-MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/libcallvault.a: $(FUZZ_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h \
+		$(FUZZ_DIR)/libcallvault.a
+	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(FUZZ_CFLAGS) -Werror \
+		-fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libcallvault.a $(LIBS)
+
+-include $(FUZZ_OBJS:.o=.d)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Each target in turn: the regression inputs replayed, then fuzzing from
+# the seeds and what earlier runs found, for $(1) seconds.
+define fuzz_run
+	@set -e; for t in $(FUZZ_NAMES); do \
+		mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/crash; \
+		if [ -n "$$(ls tests/fuzz/regress/$$t 2>/dev/null)" ]; then \
+			echo "fuzz_$$t: regression inputs"; \
+			$(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t $(FUZZ_OPTS) \
+				tests/fuzz/regress/$$t/* \
+				>$(FUZZ_DIR)/$$t-regress.log 2>&1 || \
+				{ tail -n 60 $(FUZZ_DIR)/$$t-regress.log; \
+				exit 1; }; \
+		fi; \
+		echo "fuzz_$$t: $(1) s"; \
+		dict=; [ -f tests/fuzz/$$t.dict ] && \
+			dict=-dict=tests/fuzz/$$t.dict; \
+		$(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t $(FUZZ_OPTS) $$dict \
+			-max_total_time=$(1) \
+			-artifact_prefix=$(FUZZ_DIR)/crash/$$t- \
+			$(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t \
+			>$(FUZZ_DIR)/$$t.log 2>&1 || \
+			{ tail -n 60 $(FUZZ_DIR)/$$t.log; exit 1; }; \
+		grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
+			$(FUZZ_DIR)/$$t.log | tr '\n' ' '; echo; \
+	done
+endef
+
+fuzz: deps
+	$(MAKE) fuzz-build
+	$(call fuzz_run,$(FUZZ_SECONDS))
+
+check-fuzz: deps
+	$(MAKE) fuzz-build
+	$(call fuzz_run,$(FUZZ_CHECK_SECONDS))
 
 # deps first, then a fresh make: pkg-config's flags are read when make
 # parses this file, so a first build must come after the packages.

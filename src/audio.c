@@ -271,6 +271,21 @@ int audio_wav_parse(const struct audio_source *src, int prefix,
 	if (len > 0xffffffffu - WAV_HDR_LEN)
 		return audio_bad(err, errlen,
 				 "unsupported WAV (data larger than 4 GiB)");
+	/* libsndfile refuses a WAV whose data starts with "OggS" or
+	 * "wvpk" (it takes them for Ogg or WavPack inside WAV): refuse it
+	 * here, so that the streaming encoder, which decodes without
+	 * libsndfile, refuses it too. */
+	if (len >= 4) {
+		unsigned char mark[4];
+
+		r = audio_read_full(src, mark, sizeof mark, wi->data_off);
+		if (r > 0)
+			return r;
+		if (r == 0 && (memcmp(mark, "OggS", 4) == 0 ||
+			       memcmp(mark, "wvpk", 4) == 0))
+			return audio_bad(err, errlen,
+					 "unsupported WAV (data starts with an Ogg or WavPack marker)");
+	}
 	wi->data_len = len;
 	return 0;
 }
@@ -312,7 +327,11 @@ static sf_count_t vio_seek(sf_count_t offset, int whence, void *ctx)
 		base = len;
 	else if (whence != SEEK_SET)
 		return -1;
-	if (offset < -base || offset > len - base)
+	/* Past the end is allowed, as lseek allows it (reads there give
+	 * 0): libsndfile seeks over an odd-length data chunk's pad byte,
+	 * and a refused seek would leave it reading the audio as chunk
+	 * headers. */
+	if (offset < -base || offset > INT64_MAX - base)
 		return -1;
 	v->pos = base + offset;
 	return v->pos;

@@ -27,6 +27,10 @@
 #define MS_PER_DAY INT64_C(86400000)
 /* 2000-01-01T00:00:00Z: no recording system predates it. */
 #define META_MIN_START_MS INT64_C(946684800000)
+/* 9999-12-31T23:59:59.999Z: the last instant RFC 3339 can write. Bounds
+ * the times of sealed metadata, so that day numbers fit in 32 bits and
+ * the views' arithmetic cannot overflow. */
+#define META_MAX_MS INT64_C(253402300799999)
 #define E164_MIN_DIGITS 7
 #define E164_MAX_DIGITS 15
 
@@ -575,9 +579,10 @@ int meta_blob_decode(const char *json, size_t len, struct call_record *rec,
 	if (get_int(root, "num", 1, INT64_MAX, &n, err, errlen))
 		goto out;
 	r.num = (uint64_t)n;
-	if (get_int(root, "start_ms", 0, INT64_MAX, &r.start_ms, err, errlen))
+	if (get_int(root, "start_ms", 0, META_MAX_MS, &r.start_ms, err,
+		    errlen))
 		goto out;
-	if (get_int(root, "end_ms", r.start_ms, INT64_MAX, &r.end_ms, err,
+	if (get_int(root, "end_ms", r.start_ms, META_MAX_MS, &r.end_ms, err,
 		    errlen))
 		goto out;
 	/* The local day of the start: within a day of its UTC day, since
@@ -586,7 +591,7 @@ int meta_blob_decode(const char *json, size_t len, struct call_record *rec,
 		    r.start_ms / MS_PER_DAY + 1, &n, err, errlen))
 		goto out;
 	r.day = (int32_t)n;
-	if (get_int(root, "duration_ms", 0, INT64_MAX, &r.duration_ms, err,
+	if (get_int(root, "duration_ms", 0, META_MAX_MS, &r.duration_ms, err,
 		    errlen))
 		goto out;
 
@@ -648,7 +653,7 @@ int meta_blob_decode(const char *json, size_t len, struct call_record *rec,
 	if (get_int(root, "size", 0, INT64_MAX, &n, err, errlen))
 		goto out;
 	r.size = (uint64_t)n;
-	if (get_int(root, "ingested_ms", 0, INT64_MAX, &r.ingested_ms, err,
+	if (get_int(root, "ingested_ms", 0, META_MAX_MS, &r.ingested_ms, err,
 		    errlen))
 		goto out;
 
