@@ -307,6 +307,25 @@ int incoming_getattr(struct incoming *in, uint64_t id,
 	return n ? 0 : ENOENT;
 }
 
+/* How deep and how long a path below incoming/ may be: recovery labels
+ * and log lines carry the whole path (path_of). */
+#define INCOMING_MAX_DEPTH 32
+#define INCOMING_PATH_MAX 1024
+
+/* 0 if NAME fits below directory d, else ENAMETOOLONG. */
+static int fits_below(const struct node *d, const char *name)
+{
+	size_t len = strlen(name) + 1;
+	int depth = 1;
+
+	for (const struct node *p = d; p && p->name; p = p->parent) {
+		len += strlen(p->name) + 1;
+		depth++;
+	}
+	return depth > INCOMING_MAX_DEPTH || len > INCOMING_PATH_MAX ?
+		       ENAMETOOLONG : 0;
+}
+
 int incoming_mkdir(struct incoming *in, uint64_t dir, const char *name,
 		   uint32_t uid, uint32_t gid, struct incoming_attr *out)
 {
@@ -321,10 +340,15 @@ int incoming_mkdir(struct incoming *in, uint64_t dir, const char *name,
 		rc = ENOENT;
 	else if (child(d, name))
 		rc = EEXIST;
-	else if (!(n = node_new(in, d, name, 1, uid, gid)))
-		rc = ENOMEM;
 	else
-		attr_of(n, out);
+		rc = fits_below(d, name);
+	if (!rc) {
+		n = node_new(in, d, name, 1, uid, gid);
+		if (n)
+			attr_of(n, out);
+		else
+			rc = ENOMEM;
+	}
 	pthread_mutex_unlock(&in->lock);
 	return rc;
 }
@@ -388,7 +412,9 @@ int incoming_create(struct incoming *in, uint64_t dir, const char *name,
 		rc = ENOENT;
 	else if (child(d, name))
 		rc = EEXIST;
-	else if (!(n = node_new(in, d, name, 0, uid, gid)))
+	else
+		rc = fits_below(d, name);
+	if (!rc && !(n = node_new(in, d, name, 0, uid, gid)))
 		rc = ENOMEM;
 	if (!rc) {
 		n->spool = sp;
@@ -1251,6 +1277,9 @@ int incoming_rename(struct incoming *in, uint64_t dir, const char *name,
 		rc = EINVAL;
 		goto out;
 	}
+	rc = fits_below(nd, newname);
+	if (rc)
+		goto out;
 	old = child(nd, newname);
 	if (old == n)
 		goto out;

@@ -818,3 +818,23 @@ def test_streamed_call_equals_import(ctx):
     assert r1["errno"] == 0 and r2["errno"] == 0, (r1, r2)
     assert r1["sha256"] == r2["sha256"], (
         "the call encoded while written differs from the imported one")
+
+
+def test_depth_and_path_length_are_bounded(ctx):
+    """Recovery labels carry the whole path below incoming/: deeper than
+    32 levels or longer than 1024 bytes is refused with ENAMETOOLONG, and
+    what fits works as usual."""
+    deep = "/".join("d%02d" % i for i in range(32))
+    p = as_rec(["mkdir", "-p", ctx.incoming(deep)])
+    assert p.returncode == 0, p.stderr
+    r = rec_ops(["mkdir", ctx.incoming(deep + "/one-too-many")],
+                ["create", ctx.incoming(deep + "/x.wav")])
+    assert [x["errno"] for x in r] == [errno.ENAMETOOLONG] * 2, r
+    long_dir = "/".join(["n" * 200] * 4)
+    p = as_rec(["mkdir", "-p", ctx.incoming(long_dir)])
+    assert p.returncode == 0, p.stderr
+    r = rec_ops(["create", ctx.incoming(long_dir + "/" + "f" * 250)])
+    assert r[0]["errno"] == errno.ENAMETOOLONG, r
+    r = rec_ops(["rename", ctx.incoming("d00"),
+                 ctx.incoming(long_dir + "/" + "m" * 250)])
+    assert r[0]["errno"] == errno.ENAMETOOLONG, r
