@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "callvault/rebuild.h"
+#include "callvault/snapshot.h"
 
 #include "cli.h"
 
@@ -88,6 +89,16 @@ int cmd_rebuild(int argc, char **argv)
 	if (rc) {
 		cli_error("%s", strerror(rc));
 		return 1;
+	}
+	/* A restored backup's snapshot holds the key store of its time:
+	 * once rebuilt from, it must not stay in the vault and outlive the
+	 * keys it holds (the backup still has it). */
+	if (what & VAULT_REBUILD_FROM_SNAPSHOT) {
+		char snap[4096];
+
+		snprintf(snap, sizeof snap, "%s/" SNAPSHOT_NAME, pos[0]);
+		if (unlink(snap) == 0)
+			printf("%s: removed (the backup keeps it)\n", snap);
 	}
 	if (st.lost || st.quarantined || st.errors) {
 		cli_error("not every call came back (see above)");

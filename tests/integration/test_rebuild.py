@@ -97,6 +97,8 @@ def test_restore_drill(tmp_root, audio, mount):
         out = rebuild(v)
         assert "restored from the vault's encrypted snapshot" in out, out
         assert "3 calls kept" in out, out
+        # The restored snapshot (old keys) does not stay in the vault.
+        assert not os.path.exists(os.path.join(v.path, "catalog.snapshot"))
         m2 = mount(v)
         assert fingerprint(m2, calls) == before, restore.__name__
         # Restriction and directory came back: the agent does not see
