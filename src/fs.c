@@ -18,6 +18,8 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +107,7 @@ struct fs_file {
 	char *json;               /* TREE_JSON */
 	size_t json_len;
 	int fd;                   /* TREE_ENC_BLOB, TREE_ENC_SNAPSHOT */
+	atomic_int read_warned;   /* a read error was logged */
 };
 
 static int is_enc_file(enum tree_kind k)
@@ -965,13 +968,30 @@ static void cv_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	caller_put(&cl);
 }
 
+/* Links, symbolic links and device nodes exist nowhere in the tree. In a
+ * directory of incoming/ that the caller may write they are refused with
+ * EPERM, as by a file system without them (EROFS would tell a recorder
+ * that incoming/ is read-only); elsewhere as every change: EROFS, or
+ * ENOENT for what the caller cannot see. */
+static int refuse_node(fuse_req_t req, fuse_ino_t parent)
+{
+	struct caller cl;
+	uint64_t dir;
+	int rc;
+
+	caller_get(req, &cl);
+	rc = writable_dir(&cl, parent, &dir);
+	caller_put(&cl);
+	return rc ? rc : EPERM;
+}
+
 static void cv_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
 	(void)name;
 	(void)mode;
 	(void)rdev;
-	fuse_reply_err(req, refuse_modify(req, parent));
+	fuse_reply_err(req, refuse_node(req, parent));
 }
 
 static void cv_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -1051,7 +1071,7 @@ static void cv_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 {
 	(void)link;
 	(void)name;
-	fuse_reply_err(req, refuse_modify(req, parent));
+	fuse_reply_err(req, refuse_node(req, parent));
 }
 
 /* Within incoming/ only. A rename can complete a pair (NAME.tmp renamed
@@ -1086,9 +1106,14 @@ static void cv_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void cv_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		    const char *newname)
 {
-	(void)newparent;
+	int rc;
+
 	(void)newname;
-	fuse_reply_err(req, refuse_modify(req, ino));
+	/* The source first: a file the caller cannot see is ENOENT. */
+	rc = refuse_modify(req, ino);
+	if (rc == EROFS)
+		rc = refuse_node(req, newparent);
+	fuse_reply_err(req, rc);
 }
 
 static void cv_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -1322,6 +1347,22 @@ static ssize_t enc_pread(int fd, char *buf, size_t size, off_t off)
 	return (ssize_t)got;
 }
 
+/* A recording that cannot be read gives its reader EIO, never bytes that
+ * failed their check, and the log one line per open naming the call, so
+ * that a damaged or shortened blob is noticed by whoever runs the vault
+ * and not only by the reader. */
+static void read_failed(struct fs_file *f, fuse_ino_t ino, off_t off,
+			int err)
+{
+	struct tree_node n;
+
+	if (atomic_exchange(&f->read_warned, 1))
+		return;
+	tree_decode(ino, &n);
+	log_warnx("c-%06" PRIu64 ": cannot read the recording at offset "
+		  "%jd: %s", n.num, (intmax_t)off, strerror(err));
+}
+
 static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -1353,6 +1394,8 @@ static void cv_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		n = enc_pread(f->fd, buf, size, off);
 	} else {
 		n = blob_pread(f->blob, buf, size, (uint64_t)off);
+		if (n < 0)
+			read_failed(f, ino, off, (int)-n);
 	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
