@@ -560,6 +560,21 @@ static int db_err(sqlite3 *db, int rc)
 		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
 			return ENOENT;
 		break;
+	case SQLITE_NOTADB:
+		/* Not a foreign file's I/O error: a foreign file. */
+		log_warnx("catalog: %s", sqlite3_errstr(rc));
+		return EINVAL;
+	case SQLITE_FULL:
+		log_warnx("catalog: %s", sqlite3_errstr(rc));
+		return ENOSPC;
+	case SQLITE_IOERR:
+		/* A full disk often shows as an I/O error (the -shm file
+		 * cannot grow): say what it is. */
+		if (db && sqlite3_system_errno(db) == ENOSPC) {
+			log_warnx("catalog: %s", strerror(ENOSPC));
+			return ENOSPC;
+		}
+		break;
 	}
 	log_warnx("catalog: %s", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	return EIO;
@@ -1167,7 +1182,7 @@ int catalog_open(const char *path, int flags, struct catalog **out)
 	err = pragma_int(c, ST_APP_ID, &app_id);
 	if (!err)
 		err = pragma_int(c, ST_USER_VERSION, &version);
-	if (err == EIO || (!err && app_id != CATALOG_APP_ID)) {
+	if (err == EINVAL || (!err && app_id != CATALOG_APP_ID)) {
 		log_warnx("catalog: %s: not a callvault catalog", path);
 		err = EINVAL;
 		goto out;
