@@ -260,6 +260,7 @@ enum stmt_id {
 	ST_AGENT_ENSURE,
 	ST_AGENT_ID,
 	ST_AGENT_LOGIN,
+	ST_AGENT_UID,
 	ST_USER_ADD,
 	ST_USER_UPDATE,
 	ST_USER_DEL,
@@ -354,6 +355,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		" ON CONFLICT (login) DO NOTHING",
 	[ST_AGENT_ID] = "SELECT id FROM agents WHERE login = ?1",
 	[ST_AGENT_LOGIN] = "SELECT login FROM agents WHERE id = ?1",
+	[ST_AGENT_UID] = "SELECT u.uid FROM agents a"
+			 " JOIN users u ON u.login = a.login WHERE a.id = ?1",
 	[ST_USER_ADD] =
 		"INSERT INTO users (login, uid, name, role, team,"
 		" trained_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1687,6 +1690,27 @@ int catalog_agent_login(struct catalog *c, uint32_t id,
 		err = col_text(st, 0, out, CALL_LOGIN_LEN);
 out:
 	stmt_put(c, ST_AGENT_LOGIN, st);
+	return err;
+}
+
+int catalog_agent_uid(struct catalog *c, uint32_t id, uint32_t *uid)
+{
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	err = stmt_get(c, ST_AGENT_UID, &st);
+	if (err)
+		goto out;
+	bind_i64(st, 1, id, &rc);
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	err = step_row(c, st);
+	if (!err)
+		*uid = (uint32_t)sqlite3_column_int64(st, 0);
+out:
+	stmt_put(c, ST_AGENT_UID, st);
 	return err;
 }
 

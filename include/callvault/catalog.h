@@ -121,6 +121,10 @@ int catalog_agent_ensure(struct catalog *c, const char *login, uint32_t *id);
 int catalog_agent_id(struct catalog *c, const char *login, uint32_t *id);
 int catalog_agent_login(struct catalog *c, uint32_t id,
 			char out[CALL_LOGIN_LEN]);
+/* The uid of the user whose agent id is `id`: the owner of that agent's
+ * directories. One query, for listings. ENOENT if the agent has no user
+ * (deleted) or there is no such agent. */
+int catalog_agent_uid(struct catalog *c, uint32_t id, uint32_t *uid);
 /* Agent ids of the current members of `team`. */
 int catalog_team_agents(struct catalog *c, const char *team,
 			int (*fn)(void *ctx, uint32_t agent_id), void *ctx);

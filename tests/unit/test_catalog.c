@@ -356,7 +356,7 @@ static void test_agent_ids(void)
 {
 	struct catalog *c = fresh();
 	struct catalog_user u, got;
-	uint32_t a = 0, b = 0, again = 0;
+	uint32_t a = 0, b = 0, again = 0, uid = 0;
 	char login[CALL_LOGIN_LEN];
 
 	make_user(&u, "aino", 1001, ROLE_AGENT, "");
@@ -371,9 +371,16 @@ static void test_agent_ids(void)
 	CHECK_INT(catalog_agent_login(c, b, login), 0);
 	CHECK_STR(login, "bo");
 	CHECK_INT(catalog_agent_login(c, 9999, login), ENOENT);
+	/* The owner of an agent's directories. */
+	CHECK_INT(catalog_agent_uid(c, b, &uid), 0);
+	CHECK_INT(uid, 1002);
+	CHECK_INT(catalog_agent_uid(c, a, &uid), 0);
+	CHECK_INT(uid, 1001);
+	CHECK_INT(catalog_agent_uid(c, 9999, &uid), ENOENT);
 
 	/* A deleted login keeps its id, and gets it back when re-added. */
 	CHECK_INT(catalog_user_del(c, "aino"), 0);
+	CHECK_INT(catalog_agent_uid(c, a, &uid), ENOENT);
 	CHECK_INT(catalog_agent_id(c, "aino", &again), 0);
 	CHECK_INT(again, a);
 	CHECK_INT(catalog_agent_login(c, a, login), 0);
@@ -386,6 +393,8 @@ static void test_agent_ids(void)
 	CHECK_INT(catalog_user_add(c, &u), 0);
 	CHECK_INT(catalog_user_get(c, "aino", &got), 0);
 	CHECK_INT(got.agent_id, a);
+	CHECK_INT(catalog_agent_uid(c, a, &uid), 0);
+	CHECK_INT(uid, 1009); /* the new uid */
 	cleanup(c);
 }
 
