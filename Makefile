@@ -61,6 +61,7 @@ DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH) $(DEPS_PACKAGING) \
 	$(DEPS_FUZZ)
 
 .PHONY: all check check-unit check-integration demo demo-stop bench deps \
+	crash \
 	install clean format deb rpm check-packaging fuzz check-fuzz \
 	fuzz-build
 
@@ -102,6 +103,16 @@ check-unit: $(UNIT_BINS)
 check-integration: $(BUILD)/callvault
 	CALLVAULT_BIN=$(abspath $(BUILD)/callvault) \
 		tests/run-integration
+
+# Crash consistency, long mode (docs/recorders.md, "Crash test"): the
+# daemon killed CRASH_ITERATIONS times under recorders and readers, on the
+# sanitized build. make check runs 3 iterations (test_crashloop.py).
+CRASH_ITERATIONS ?= 200
+crash: deps
+	$(MAKE) BUILD=build/check SANITIZE=address,undefined WERROR=1 \
+		build/check/callvault
+	CALLVAULT_BIN=$(abspath build/check/callvault) \
+		tests/crash/crashloop --iterations $(CRASH_ITERATIONS)
 
 # libFuzzer targets (docs/fuzzing.md): tests/fuzz/fuzz_NAME.c, built with
 # clang into build/fuzz/ against the library compiled for coverage with

@@ -12,6 +12,7 @@
 #include "callvault/ingest.h"
 #include "callvault/log.h"
 #include "callvault/spool.h"
+#include "ingest_int.h"
 
 #define BUCKETS 1024
 #define META_MAX (64 * 1024)
@@ -46,6 +47,12 @@ struct node {
 	 * it (copies of a descriptor whose close committed it) get ESTALE. */
 	int finished;
 	uint64_t num;
+	/* Being committed as call `commit_num` of `commit_day` (0: not):
+	 * written to the label before the commit point, so that recovery
+	 * after a crash knows whether the call was stored. Protected by the
+	 * node's lock. */
+	uint64_t commit_num;
+	int32_t commit_day;
 	/* Streaming encode of a .wav while it is written (audio_wavstream):
 	 * the Ogg Opus made so far goes to a second, derived spool. All
 	 * protected by the node's lock. */
@@ -652,16 +659,21 @@ static void label_ad(const char *spool_name, unsigned char *ad, size_t *len)
 
 static int label_write_raw(struct incoming *in, const char *spool_name,
 			   uint32_t uid, uint32_t gid, int closed,
-			   int64_t created_ms, const char *path, int durable)
+			   int64_t created_ms, uint64_t commit_num,
+			   int32_t commit_day, const char *path, int durable)
 {
-	char text[LABEL_MAX / 2];
+	char text[LABEL_MAX / 2], commit[48] = "";
 	unsigned char *sealed, ad[SPOOL_NAME_LEN];
 	size_t len, adlen;
 	int rc;
 
-	len = (size_t)snprintf(text, sizeof text, LABEL_MAGIC "\n%u %u %d %lld\n%s",
+	/* Labels without a commit in progress keep the first format. */
+	if (commit_num)
+		snprintf(commit, sizeof commit, " %" PRIu64 " %" PRId32,
+			 commit_num, commit_day);
+	len = (size_t)snprintf(text, sizeof text, LABEL_MAGIC "\n%u %u %d %lld%s\n%s",
 			       (unsigned)uid, (unsigned)gid, closed,
-			       (long long)created_ms, path);
+			       (long long)created_ms, commit, path);
 	if (len >= sizeof text)
 		return ENAMETOOLONG;
 	sealed = malloc(len + KEYS_SEAL_OVERHEAD);
@@ -690,13 +702,16 @@ static int label_write(struct incoming *in, struct node *n, int durable)
 		return 0;
 	rel_path(n, path, sizeof path);
 	return label_write_raw(in, n->spool_name, n->uid, n->gid, n->closed,
-			       n->created_ms, path, durable);
+			       n->created_ms, n->commit_num, n->commit_day,
+			       path, durable);
 }
 
 struct label {
 	uint32_t uid, gid;
 	int closed;
 	int64_t created_ms;
+	uint64_t commit_num; /* 0: no commit was in progress */
+	int32_t commit_day;
 	char path[4096];
 };
 
@@ -706,8 +721,9 @@ static int label_read(struct incoming *in, const char *spool_name,
 	unsigned char sealed[LABEL_MAX], ad[SPOOL_NAME_LEN];
 	char text[LABEL_MAX];
 	unsigned uid, gid;
-	int closed, used = 0;
+	int closed, used = 0, used2 = 0, day = 0;
 	long long created;
+	unsigned long long num = 0;
 	size_t len, adlen;
 	int rc;
 
@@ -723,13 +739,25 @@ static int label_read(struct incoming *in, const char *spool_name,
 	if (rc)
 		return rc;
 	text[len - KEYS_SEAL_OVERHEAD] = '\0';
-	if (sscanf(text, LABEL_MAGIC "\n%u %u %d %lld\n%n", &uid, &gid,
+	if (sscanf(text, LABEL_MAGIC "\n%u %u %d %lld%n", &uid, &gid,
 		   &closed, &created, &used) != 4 || used == 0)
 		return EBADMSG;
+	/* Optional: " NUM DAY" of a commit in progress, then the newline. */
+	if (text[used] == ' ') {
+		if (sscanf(text + used + 1, "%llu %d%n", &num, &day,
+			   &used2) != 2 || used2 == 0 || num == 0)
+			return EBADMSG;
+		used += 1 + used2;
+	}
+	if (text[used] != '\n')
+		return EBADMSG;
+	used++;
 	l->uid = uid;
 	l->gid = gid;
 	l->closed = closed;
 	l->created_ms = created;
+	l->commit_num = num;
+	l->commit_day = day;
 	snprintf(l->path, sizeof l->path, "%s", text + used);
 	return 0;
 }
@@ -767,7 +795,7 @@ static int out_sink(void *ctx, const void *buf, size_t len)
 		if (rc)
 			return rc;
 		label_write_raw(in, n->out_name, n->uid, n->gid, LABEL_DERIVED,
-				n->created_ms, "", 0);
+				n->created_ms, 0, 0, "", 0);
 	}
 	w = spool_pwrite(n->out, buf, len, spool_size(n->out));
 	if (w < 0)
@@ -937,9 +965,38 @@ static int read_meta(struct node *m, char **out, size_t *len, char *err,
 }
 
 /* Commits the pair (audio a, metadata m), both held busy by the caller. */
+/* The files a commit turns into a call: its audio, and its metadata or
+ * NULL (audio alone after the grace period). */
+struct commit_files {
+	struct incoming *in;
+	struct node *a, *m;
+};
+
+/* ingest's hook before the commit point: each file's label says, durably,
+ * which call it is becoming. Recovery then discards files whose call was
+ * stored instead of committing them a second time. */
+static int commit_mark(void *ctx, uint64_t num, int32_t day)
+{
+	struct commit_files *f = ctx;
+	struct node *v[2] = { f->a, f->m };
+	int rc = 0;
+
+	for (int i = 0; i < 2 && !rc; i++) {
+		if (!v[i])
+			continue;
+		pthread_mutex_lock(&v[i]->lock);
+		v[i]->commit_num = num;
+		v[i]->commit_day = day;
+		rc = label_write(f->in, v[i], 1);
+		pthread_mutex_unlock(&v[i]->lock);
+	}
+	return rc;
+}
+
 static int commit_pair(struct incoming *in, struct node *a, struct node *m,
 		       struct call_record *rec, char *err, size_t errlen)
 {
+	struct commit_files files = { in, a, m };
 	struct audio_source src;
 	char *meta = NULL;
 	size_t meta_len = 0;
@@ -970,8 +1027,9 @@ static int commit_pair(struct incoming *in, struct node *a, struct node *m,
 		if (rc == 0 && a->out) {
 			struct audio_source osrc = { a, out_source_pread,
 						     spool_size(a->out) };
-			rc = ingest_call(in->v, &osrc, meta, meta_len,
-					 a->mtime_ms, rec, err, errlen);
+			rc = ingest_call_hooked(in->v, &osrc, meta, meta_len,
+						a->mtime_ms, rec, err, errlen,
+						commit_mark, &files);
 			/* Bad metadata is bad either way; anything else the
 			 * full transcode below may still get right. */
 			if (rc && rc != EINVAL)
@@ -982,8 +1040,9 @@ static int commit_pair(struct incoming *in, struct node *a, struct node *m,
 	}
 	if (rc == EAGAIN) {
 		*err = '\0';
-		rc = ingest_call(in->v, &src, meta, meta_len, a->mtime_ms, rec,
-				 err, errlen);
+		rc = ingest_call_hooked(in->v, &src, meta, meta_len,
+					a->mtime_ms, rec, err, errlen,
+					commit_mark, &files);
 	}
 	pthread_mutex_lock(&a->lock);
 	stream_drop(in, a);
@@ -1447,6 +1506,30 @@ static int recover_one(void *ctx, const char *name)
 		store_label_remove(vault_store(in->v), name);
 		return 0;
 	}
+	if (l.commit_num) {
+		/* The crash came during this file's commit: after the commit
+		 * point it is part of a stored call and goes; before, it is
+		 * pending still (and the blob that commit left is gone). */
+		int done;
+		rc = ingest_was_committed(in->v, l.commit_num, l.commit_day,
+					  &done);
+		if (rc) {
+			snprintf(why, sizeof why, "incoming/%s: cannot tell "
+				 "whether it was committed as c-%06" PRIu64
+				 " (%s)", l.path, l.commit_num, strerror(rc));
+			recover_quarantine(r, name, why);
+			return 0;
+		}
+		if (done) {
+			log_info("incoming: recovery: incoming/%s had been "
+				 "committed as c-%06" PRIu64, l.path,
+				 l.commit_num);
+			spool_unlink(store_spool_dirfd(vault_store(in->v)),
+				     name);
+			store_label_remove(vault_store(in->v), name);
+			return 0;
+		}
+	}
 	if (!l.closed) {
 		snprintf(why, sizeof why, "incoming/%s: its writer had not "
 			 "closed it when the daemon stopped", l.path);
@@ -1542,6 +1625,13 @@ int incoming_recover(struct incoming *in, incoming_report_fn report,
 	int rc;
 
 	rc = store_spool_foreach(vault_store(in->v), recover_one, &r);
+	if (!rc) {
+		unsigned pruned;
+		rc = store_label_prune(vault_store(in->v), &pruned);
+		if (pruned)
+			log_info("incoming: recovery: %u labels without a "
+				 "spool file removed", pruned);
+	}
 	files = collect_files(in, &n);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t num;
@@ -1562,6 +1652,7 @@ static int commit_alone(struct incoming *in, struct node *a,
 	struct call_record rec;
 	char err[512] = "", path[512];
 	uint64_t size;
+	struct commit_files files = { in, a, NULL };
 	int rc;
 
 	*committed = 0;
@@ -1579,8 +1670,8 @@ static int commit_alone(struct incoming *in, struct node *a,
 	size = spool_size(a->spool);
 	pthread_mutex_unlock(&a->lock);
 	src = (struct audio_source){ a, spool_source_pread, size };
-	rc = ingest_call(in->v, &src, NULL, 0, a->created_ms, &rec, err,
-			 sizeof err);
+	rc = ingest_call_hooked(in->v, &src, NULL, 0, a->created_ms, &rec, err,
+				sizeof err, commit_mark, &files);
 	if (rc == 0) {
 		log_info("incoming: %s: no metadata after the grace period; "
 			 "committed as c-%06" PRIu64 " without an agent",

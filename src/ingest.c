@@ -1,5 +1,6 @@
 /* Ingest: audio + metadata -> committed call. */
 #include "callvault/ingest.h"
+#include "ingest_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -79,6 +80,40 @@ int ingest_call(struct vault *v, const struct audio_source *audio,
 		const char *meta_json, size_t meta_len,
 		int64_t fallback_start_ms, struct call_record *out, char *err,
 		size_t errlen)
+{
+	return ingest_call_hooked(v, audio, meta_json, meta_len,
+				  fallback_start_ms, out, err, errlen, NULL,
+				  NULL);
+}
+
+int ingest_was_committed(struct vault *v, uint64_t num, int32_t day,
+			 int *committed)
+{
+	struct catalog *c = vault_catalog(v);
+	struct call_record rec;
+	int rc;
+
+	*committed = 0;
+	if (!c)
+		return EIO;
+	rc = catalog_call_get(c, num, &rec);
+	if (rc == ENOENT)
+		rc = catalog_tombstoned(c, num);
+	if (rc == 0) {
+		*committed = 1;
+		return 0;
+	}
+	if (rc != ENOENT)
+		return rc;
+	rc = store_blob_unlink(vault_store(v), day, num);
+	return rc == ENOENT ? 0 : rc;
+}
+
+int ingest_call_hooked(struct vault *v, const struct audio_source *audio,
+		       const char *meta_json, size_t meta_len,
+		       int64_t fallback_start_ms, struct call_record *out,
+		       char *err, size_t errlen, ingest_hook_fn hook,
+		       void *hook_ctx)
 {
 	const struct config *cfg = vault_config(v);
 	const struct meta_number_rules rules = { cfg->country_code,
@@ -189,6 +224,14 @@ int ingest_call(struct vault *v, const struct audio_source *audio,
 	if (rc) {
 		snprintf(err, errlen, "writing the blob: %s", strerror(rc));
 		goto out;
+	}
+	if (hook) {
+		rc = hook(hook_ctx, rec.num, rec.day);
+		if (rc) {
+			snprintf(err, errlen, "recording the commit: %s",
+				 strerror(rc));
+			goto out;
+		}
 	}
 	rc = store_spool_commit(vault_store(v), &sp, rec.day, rec.num);
 	if (rc) {

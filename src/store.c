@@ -769,6 +769,61 @@ void store_label_remove(struct store *s, const char *spool_name)
 		unlinkat(s->spool_fd, name, 0);
 }
 
+static int take_label(void *ctx, const char *entry)
+{
+	size_t n = strlen(entry);
+	char *copy;
+	int err;
+
+	if (!((n > 6 && strcmp(entry + n - 6, ".label") == 0) ||
+	      (n > 10 && strcmp(entry + n - 10, ".label.tmp") == 0)))
+		return 0;
+	copy = strdup(entry);
+	if (!copy)
+		return ENOMEM;
+	err = list_push(ctx, &copy);
+	if (err)
+		free(copy);
+	return err;
+}
+
+int store_label_prune(struct store *s, unsigned *removed)
+{
+	struct list names = { NULL, 0, 0, sizeof(char *) };
+	char **v, spool[NAME_MAX + 1];
+	int err;
+
+	*removed = 0;
+	err = scan_dir(s->spool_fd, ".", take_label, &names);
+	v = names.v;
+	for (size_t i = 0; i < names.n && !err; i++) {
+		size_t n = strlen(v[i]);
+		int tmp = n > 10 && strcmp(v[i] + n - 10, ".label.tmp") == 0;
+
+		if (!tmp) {
+			/* A label whose spool file is there is in use. */
+			if (snprintf(spool, sizeof spool, "%.*s%s",
+				     (int)(n - 6), v[i], SPOOL_SUFFIX) >=
+			    (int)sizeof spool)
+				continue;
+			if (faccessat(s->spool_fd, spool, F_OK,
+				      AT_SYMLINK_NOFOLLOW) == 0 ||
+			    errno != ENOENT)
+				continue;
+		}
+		if (unlinkat(s->spool_fd, v[i], 0) == 0)
+			(*removed)++;
+		else if (errno != ENOENT)
+			err = errno;
+	}
+	if (!err && *removed)
+		err = fsync_dir(s->spool_fd);
+	for (size_t i = 0; i < names.n; i++)
+		free(v[i]);
+	free(v);
+	return err;
+}
+
 int store_claim_spool(struct store *s)
 {
 	if (flock(s->spool_fd, LOCK_EX | LOCK_NB) != 0)

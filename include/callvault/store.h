@@ -101,6 +101,11 @@ int store_label_write(struct store *s, const char *spool_name,
 int store_label_read(struct store *s, const char *spool_name, void *buf,
 		     size_t cap, size_t *len);
 void store_label_remove(struct store *s, const char *spool_name);
+/* After a crash, by the holder of store_claim_spool() only (no label is
+ * being written): removes labels whose spool file is gone (a crash between
+ * the two unlinks of a commit or a discard) and temporary labels (a crash
+ * inside store_label_write()). *removed counts them. */
+int store_label_prune(struct store *s, unsigned *removed);
 
 /* The quarantine directory (spool.h can open its files). Owned by the
  * store. */
