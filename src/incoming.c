@@ -1496,6 +1496,24 @@ static int recover_one(void *ctx, const char *name)
 	if (strncmp(name, "in-", 3) != 0)
 		return 0; /* a blob being written by an ingest, not ours */
 	rc = label_read(in, name, &l);
+	if (rc == ENOENT &&
+	    spool_open(store_spool_dirfd(vault_store(in->v)), name,
+		       vault_keys(in->v), &sp) == 0) {
+		uint64_t size = spool_size(sp);
+
+		spool_close(sp);
+		sp = NULL;
+		/* A spool file is labelled before anything is written into
+		 * it: one without a label and without data was made just
+		 * before the crash, and holds nothing anyone sent. */
+		if (size == 0) {
+			log_info("incoming: recovery: %s: empty and unlabelled "
+				 "(made just before the crash): removed", name);
+			spool_unlink(store_spool_dirfd(vault_store(in->v)),
+				     name);
+			return 0;
+		}
+	}
 	if (rc) {
 		recover_quarantine(r, name, "left by a crash, without a "
 					    "readable name");

@@ -194,3 +194,33 @@ def test_recover_command(tmp_root, audio, mount):
     put(m2, meta(stage, "d.json", START, secs), "d.json")
     assert len(calls_of(m2, START.strftime("%Y-%m-%d"),
                         AINO["login"])) == 1
+
+
+def test_unlabelled_spool_files_after_a_crash(tmp_root, audio, mount):
+    """A spool file is labelled before anything is written into it, so a
+    crash between making it and labelling it leaves an empty file without
+    a label: recovery removes that one. One without a label that does
+    hold data is quarantined, never dropped."""
+    v, stage, m = prepare(tmp_root, audio, mount)
+    wav, _, _ = audio.make("pcm8k")
+    # Two pending files that hold nothing yet, and one with data.
+    for name in ("e1.wav", "e2.json"):
+        p = as_rec(["touch", m.path("incoming/" + name)])
+        assert p.returncode == 0, p.stderr
+    put(m, wav, "full.wav")
+    kill9(m)
+    spool = os.path.join(v.path, "spool")
+    labels = [n for n in os.listdir(spool) if n.endswith(".label")]
+    assert len(labels) == 3, os.listdir(spool)
+    for n in labels:
+        os.unlink(os.path.join(spool, n))
+    before = quarantine_reasons(v)
+    m2 = mount(v)
+    assert incoming(m2) == []
+    after = quarantine_reasons(v)
+    # Only the file with data went to quarantine; the empty ones are gone.
+    assert len(after) == len(before) + 1, after
+    assert "without a readable name" in after[-1] or any(
+        "without a readable name" in r for r in after), after
+    assert not [n for n in os.listdir(spool) if n.endswith(".spool")]
+    assert "empty and unlabelled" in m2.log_text()
