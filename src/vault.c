@@ -376,7 +376,7 @@ int vault_prepare_rebuild(const char *dir, const char *key_file,
 	if (access(cat, F_OK) == 0) {
 		rc = catalog_open(cat, 0, &c);
 		if (!rc)
-			rc = catalog_quick_check(c);
+			rc = catalog_integrity_check(c);
 		catalog_close(c);
 		if (rc == ENOENT && access(ks, F_OK) != 0) {
 			rc = 0; /* the key store is missing, see below */

@@ -68,9 +68,10 @@ void catalog_close(struct catalog *c);
 /* The key check value stored at creation (see keys_check_value). */
 int catalog_key_check(struct catalog *c, unsigned char out[KEYS_CHECK_LEN]);
 
-/* SQLite's quick_check of the catalog and the key store: 0, or EBADMSG
- * (with log lines saying what is wrong). */
-int catalog_quick_check(struct catalog *c);
+/* SQLite's integrity_check of the catalog and the key store: 0, or
+ * EBADMSG (with log lines saying what is wrong). Reads every page: for
+ * rebuild, not for every open. */
+int catalog_integrity_check(struct catalog *c);
 
 /* The connection's page cache, in MiB (SQLite's default is 2): for bulk
  * loads (rebuild, synthetic catalogs) that fill large indexes. */

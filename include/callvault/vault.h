@@ -73,7 +73,7 @@ int vault_call_key_new(struct vault *v, struct catalog *c,
 		       const struct call_record *rec, struct secret *out);
 
 /* Makes a vault directory openable for `rebuild`, before vault_open():
- * a catalog that does not open or fails SQLite's check is moved aside
+ * a catalog that does not open or fails SQLite's integrity check is moved aside
  * (catalog.db.damaged-<ms>); what is missing of catalog.db, keystore.db
  * and callvault.conf is taken from the vault's snapshot (VAULT/catalog.
  * snapshot from a restored backup of encrypted/, else the mount's last

@@ -189,6 +189,9 @@ def test_old_blobs_never_resurrect(tmp_root, audio, mount):
     assert "%s: erased call" % erased.id in p.stdout, p.stdout
     assert "%s: its key is destroyed" % expiring.id in p.stdout, p.stdout
     out = rebuild(v)
+    # A sound catalog (with a grant in its WITHOUT ROWID table) is kept.
+    assert "moved aside" not in out, out
+    assert not [n for n in os.listdir(v.path) if "damaged" in n]
     assert "%s: erased" % erased.id in out, out
     assert "%s: its key is destroyed" % expiring.id in out, out
     for c in (erased, expiring):
@@ -221,6 +224,7 @@ def test_old_blobs_never_resurrect(tmp_root, audio, mount):
     with open(v.path + ".key.erased", "a") as f:
         f.write("%s 20000 1795771815000 %s\n" % (kept.id, "0" * 64))
     out = rebuild(v, expect=1)
+    assert "moved aside" not in out, out
     m4 = mount(v)
     assert fingerprint(m4, [kept]) == kept_fp
     m4.stop()
