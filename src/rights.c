@@ -249,21 +249,32 @@ static int remove_call(struct vault *v, struct catalog *c,
 	return 0;
 }
 
+/* The catalog connection for an act that needs a reason: checks both.
+ * NULL with *rc and err set if either is missing. */
+static struct catalog *act_catalog(struct vault *v, const char *reason,
+				   char *err, size_t errlen, int *rc)
+{
+	struct catalog *c = vault_catalog(v);
+
+	if (!c) {
+		set_err(err, errlen, "cannot open the catalog");
+		*rc = EIO;
+		return NULL;
+	}
+	*rc = reason_ok(reason, err, errlen);
+	return *rc ? NULL : c;
+}
+
 int rights_erase(struct vault *v, uint64_t num, const struct rights_actor *who,
 		 const char *reason, char *err, size_t errlen)
 {
-	struct catalog *c = vault_catalog(v);
 	struct call_record rec;
 	struct audit_event ev;
 	char detail[CATALOG_AUDIT_DETAIL_LEN];
 	int rc;
+	struct catalog *c = act_catalog(v, reason, err, errlen, &rc);
 
-	if (!c) {
-		set_err(err, errlen, "cannot open the catalog");
-		return EIO;
-	}
-	rc = reason_ok(reason, err, errlen);
-	if (rc)
+	if (!c)
 		return rc;
 	rc = catalog_call_get(c, num, &rec);
 	if (rc == ENOENT && catalog_tombstoned(c, num) == 0) {
@@ -315,7 +326,7 @@ int rights_restrict(struct vault *v, uint64_t num, int64_t until_ms,
 		    const struct rights_actor *who, const char *reason,
 		    char *err, size_t errlen)
 {
-	struct catalog *c = vault_catalog(v);
+	struct catalog *c;
 	struct catalog_restriction r = { .num = num };
 	unsigned char wrapped[KEYS_WRAPPED_LEN];
 	struct secret key = keys_secret_new();
@@ -328,13 +339,8 @@ int rights_restrict(struct vault *v, uint64_t num, int64_t until_ms,
 		set_err(err, errlen, "out of memory");
 		return ENOMEM;
 	}
-	if (!c) {
-		set_err(err, errlen, "cannot open the catalog");
-		rc = EIO;
-		goto out;
-	}
-	rc = reason_ok(reason, err, errlen);
-	if (rc)
+	c = act_catalog(v, reason, err, errlen, &rc);
+	if (!c)
 		goto out;
 	r.since_ms = clock_now_ms();
 	if (until_ms != 0 && until_ms <= r.since_ms) {
@@ -389,17 +395,12 @@ int rights_unrestrict(struct vault *v, uint64_t num,
 		      const struct rights_actor *who, const char *reason,
 		      char *err, size_t errlen)
 {
-	struct catalog *c = vault_catalog(v);
 	struct audit_event ev;
 	char detail[CATALOG_AUDIT_DETAIL_LEN];
 	int rc;
+	struct catalog *c = act_catalog(v, reason, err, errlen, &rc);
 
-	if (!c) {
-		set_err(err, errlen, "cannot open the catalog");
-		return EIO;
-	}
-	rc = reason_ok(reason, err, errlen);
-	if (rc)
+	if (!c)
 		return rc;
 	snprintf(detail, sizeof detail, "reason: %s", reason);
 	ev = event(who, "unrestrict", num, "ok", detail);
