@@ -75,6 +75,21 @@ static void audit_refusal(struct vault *v, struct catalog *c,
 			  strerror(rc));
 }
 
+/* Ends the transaction of an act whose outcome is `rc`: on success the
+ * act's audit entry joins it and both commit together; on failure
+ * neither is kept. */
+static int end_audited(struct vault *v, struct catalog *c,
+		       const struct audit_event *ev, int rc)
+{
+	if (!rc)
+		rc = audit_append_in(c, vault_keys(v), ev, 1);
+	if (rc)
+		catalog_rollback(c);
+	else
+		rc = catalog_commit(c);
+	return rc;
+}
+
 /* Loads a live call: ENOENT with a reason if there is none or it has
  * expired. */
 static int live_call(struct vault *v, struct catalog *c, uint64_t num,
@@ -230,14 +245,7 @@ static int remove_call(struct vault *v, struct catalog *c,
 
 	if (rc)
 		return rc;
-	rc = catalog_call_delete(c, rec->num);
-	if (!rc)
-		rc = audit_append_in(c, vault_keys(v), ev, 1);
-	if (rc) {
-		catalog_rollback(c);
-		return rc;
-	}
-	rc = catalog_commit(c);
+	rc = end_audited(v, c, ev, catalog_call_delete(c, rec->num));
 	if (rc)
 		return rc;
 	rc = store_blob_unlink(vault_store(v), rec->day, rec->num);
@@ -377,12 +385,7 @@ int rights_restrict(struct vault *v, uint64_t num, int64_t until_ms,
 	rc = catalog_call_key_put(c, num, rec.day, wrapped);
 	if (!rc)
 		rc = catalog_restriction_put(c, &r);
-	if (!rc)
-		rc = audit_append_in(c, vault_keys(v), &ev, 1);
-	if (rc)
-		catalog_rollback(c);
-	else
-		rc = catalog_commit(c);
+	rc = end_audited(v, c, &ev, rc);
 db_err:
 	if (rc)
 		set_err(err, errlen, "catalog: %s", strerror(rc));
@@ -409,12 +412,7 @@ int rights_unrestrict(struct vault *v, uint64_t num,
 		goto out;
 	/* The call keeps its own key: its day's tree may be gone. */
 	rc = catalog_restriction_del(c, num);
-	if (!rc)
-		rc = audit_append_in(c, vault_keys(v), &ev, 1);
-	if (rc)
-		catalog_rollback(c);
-	else
-		rc = catalog_commit(c);
+	rc = end_audited(v, c, &ev, rc);
 out:
 	if (rc == ENOENT) {
 		set_err(err, errlen, "c-%06" PRIu64 " is not restricted", num);
@@ -457,12 +455,7 @@ int rights_amend(struct vault *v, uint64_t num, const struct rights_actor *who,
 		goto out;
 	rc = catalog_note_add(c, num, clock_now_ms(),
 			      who->login ? who->login : "", note);
-	if (!rc)
-		rc = audit_append_in(c, vault_keys(v), &ev, 1);
-	if (rc)
-		catalog_rollback(c);
-	else
-		rc = catalog_commit(c);
+	rc = end_audited(v, c, &ev, rc);
 out:
 	if (rc)
 		set_err(err, errlen, "catalog: %s", strerror(rc));
