@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,17 +34,48 @@
 /* 'CVLT', in PRAGMA application_id of every catalog. */
 #define CATALOG_APP_ID 0x43564c54
 #define CATALOG_APP_ID_SQL "1129729108"
-#define CATALOG_SCHEMA_VERSION 1
+#define CATALOG_SCHEMA_VERSION 2
 /* 'CVKS', in PRAGMA application_id of every key store. */
 #define KS_APP_ID 0x43564b53
 #define KS_APP_ID_SQL "1129728851"
-#define KS_SCHEMA_VERSION 1
+#define KS_SCHEMA_VERSION 2
 #define KS_FILE "keystore.db"
 #define CATALOG_BUSY_MS 5000
 #define CATALOG_CHECKPOINT_BUSY_MS 100
 
+/* calls.restricted_until, as in call_record: 0 none, CALL_UNTIL_LIFTED
+ * until lifted, else the end (ms). */
+#define ROW_UNTIL_LIFTED_SQL "9223372036854775807"
+#define CALL_SEALED_LEN_SQL "43"
+#define CALL_HASH_LEN_SQL "32"
+
 _Static_assert(CATALOG_APP_ID == 1129729108, "application id literal");
+_Static_assert(CALL_UNTIL_LIFTED == INT64_C(9223372036854775807),
+	       "until-lifted literal");
+_Static_assert(CALL_DIGITS_SEALED_LEN == 43 && CALL_NUMBER_HASH_LEN == 32,
+	       "blob length literals");
 _Static_assert(KS_APP_ID == 1129728851, "application id literal");
+
+/* cv_row_mac() over each authenticated table's row, in SQL: the same
+ * fields, in the same order, as the row_mac_*() functions compute in C
+ * (the migration signs with these, verify checks with them). */
+#define CALL_MAC_SQL                                                    \
+	"cv_row_mac('calls', num, day, start_ms, end_ms, duration_ms,"  \
+	" direction, service_number, customer_masked,"                  \
+	" coalesce(customer_sealed, zeroblob(" CALL_SEALED_LEN_SQL ")),"  \
+	" coalesce(number_hash, zeroblob(" CALL_HASH_LEN_SQL ")), agent_id," \
+	" agent, agent_name, agent_uid, channels, source_rate, size,"   \
+	" ingested_ms, restricted_until)"
+#define USER_MAC_SQL                                                    \
+	"cv_row_mac('users', login, uid, name, role, coalesce(team, ''),"  \
+	" coalesce(trained_until, -1))"
+#define AGENT_MAC_SQL "cv_row_mac('agents', id, login)"
+#define SUPERVISES_MAC_SQL "cv_row_mac('supervises', login, team)"
+#define GRANT_MAC_SQL "cv_row_mac('grants', role, gid)"
+#define RESTRICTION_MAC_SQL                                             \
+	"cv_row_mac('restrictions', num, since_ms, until_ms, by_login,"   \
+	" reason)"
+#define TOMBSTONE_MAC_SQL "cv_row_mac('tombstones', num, day, erased_ms)"
 
 /* Schema migrations: migrations[v] takes a catalog from user_version v to
  * v + 1 and ends by setting user_version. Creation is migration from 0. A
@@ -170,6 +202,29 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
 #undef DIR_TRIGGER
 	"PRAGMA application_id = " CATALOG_APP_ID_SQL ";"
 	"PRAGMA user_version = 1;",
+	/* 1 -> 2: row authentication (docs/format.md, "Catalog rows").
+	 * A call's restriction moves into its row, beside the MAC that
+	 * covers it (the key store keeps its copy for rebuild); every row
+	 * that decides who sees what gets a MAC, computed here by
+	 * cv_row_mac(), which only a connection holding the vault's key
+	 * has. The column lists match the row_mac_*() functions. */
+	"ALTER TABLE calls ADD COLUMN restricted_until INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"UPDATE calls SET restricted_until = (SELECT CASE r.until_ms"
+	"  WHEN 0 THEN " ROW_UNTIL_LIFTED_SQL " ELSE r.until_ms END"
+	"  FROM ks.restrictions r WHERE r.num = calls.num)"
+	"  WHERE num IN (SELECT num FROM ks.restrictions);"
+	"ALTER TABLE calls ADD COLUMN mac BLOB;"
+	"ALTER TABLE users ADD COLUMN mac BLOB;"
+	"ALTER TABLE agents ADD COLUMN mac BLOB;"
+	"ALTER TABLE supervises ADD COLUMN mac BLOB;"
+	"ALTER TABLE grants ADD COLUMN mac BLOB;"
+	"UPDATE calls SET mac = " CALL_MAC_SQL ";"
+	"UPDATE users SET mac = " USER_MAC_SQL ";"
+	"UPDATE agents SET mac = " AGENT_MAC_SQL ";"
+	"UPDATE supervises SET mac = " SUPERVISES_MAC_SQL ";"
+	"UPDATE grants SET mac = " GRANT_MAC_SQL ";"
+	"PRAGMA user_version = 2;",
 };
 
 /* The key store's schema (keystore.db, attached as "ks"): what rebuild
@@ -219,21 +274,24 @@ static const char *const ks_migrations[KS_SCHEMA_VERSION] = {
 	"CREATE INDEX ks.notes_num ON notes (num);"
 	"PRAGMA ks.application_id = " KS_APP_ID_SQL ";"
 	"PRAGMA ks.user_version = 1;",
+	/* 1 -> 2: row authentication, as in the catalog. */
+	"ALTER TABLE ks.restrictions ADD COLUMN mac BLOB;"
+	"ALTER TABLE ks.tombstones ADD COLUMN mac BLOB;"
+	"UPDATE ks.restrictions SET mac = " RESTRICTION_MAC_SQL ";"
+	"UPDATE ks.tombstones SET mac = " TOMBSTONE_MAC_SQL ";"
+	"PRAGMA ks.user_version = 2;",
 };
 
-/* Columns of a call as stored, in the order of ST_CALL_INSERT. */
-#define CALL_STORED_COLS                                                \
+/* Columns of a call, in the order of ST_CALL_INSERT and read_call(). */
+#define CALL_COLS                                                       \
 	"num, day, start_ms, end_ms, duration_ms, direction,"           \
 	" service_number, customer_masked, customer_sealed, number_hash," \
 	" agent_id, agent, agent_name, agent_uid, channels, source_rate," \
-	" size, ingested_ms"
-/* Columns of a call as read_call() expects them: the stored ones and the
- * end of its restriction (NULL: none) from the key store. */
-#define CALL_COLS                                                       \
-	CALL_STORED_COLS ", (SELECT r.until_ms FROM ks.restrictions r"   \
-	" WHERE r.num = calls.num)"
+	" size, ingested_ms, restricted_until, mac"
+/* A user's row, its agent id and both rows' MACs (read_user_row()). */
 #define USER_COLS                                                       \
-	"u.login, u.uid, u.name, u.role, u.team, u.trained_until, a.id"
+	"u.login, u.uid, u.name, u.role, u.team, u.trained_until, a.id,"  \
+	" u.mac, a.mac"
 #define USER_FROM " FROM users u JOIN agents a ON a.login = u.login"
 
 enum stmt_id {
@@ -258,6 +316,7 @@ enum stmt_id {
 	ST_TEAM_LIST,
 	ST_TEAM_AGENTS,
 	ST_AGENT_ENSURE,
+	ST_AGENT_SIGN,
 	ST_AGENT_ID,
 	ST_AGENT_LOGIN,
 	ST_AGENT_UID,
@@ -299,7 +358,9 @@ enum stmt_id {
 	ST_NOTES_OF,
 	ST_NOTES_DEL,
 	ST_CALL_INSERT,
+	ST_CALL_REWRITE,
 	ST_CALL_GET,
+	ST_CALL_RESTRICT,
 	ST_DAY_NEXT,
 	ST_DAY_AGENT_NEXT,
 	ST_CALLS_OF,
@@ -348,35 +409,40 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"SELECT t.name, (SELECT count(*) FROM users u"
 		" WHERE u.team = t.name) FROM teams t ORDER BY t.name",
 	[ST_TEAM_AGENTS] =
-		"SELECT a.id FROM users u JOIN agents a ON a.login = u.login"
-		" WHERE u.team = ?1 ORDER BY a.id",
+		"SELECT " USER_COLS USER_FROM " WHERE u.team = ?1"
+		" ORDER BY a.id",
+	/* Returns the id of a new row only: an existing row is never
+	 * signed again (it may have been planted). */
 	[ST_AGENT_ENSURE] =
 		"INSERT INTO agents (login) VALUES (?1)"
-		" ON CONFLICT (login) DO NOTHING",
-	[ST_AGENT_ID] = "SELECT id FROM agents WHERE login = ?1",
-	[ST_AGENT_LOGIN] = "SELECT login FROM agents WHERE id = ?1",
-	[ST_AGENT_UID] = "SELECT u.uid FROM agents a"
-			 " JOIN users u ON u.login = a.login WHERE a.id = ?1",
+		" ON CONFLICT (login) DO NOTHING RETURNING id",
+	[ST_AGENT_SIGN] = "UPDATE agents SET mac = ?2 WHERE id = ?1",
+	[ST_AGENT_ID] = "SELECT id, mac FROM agents WHERE login = ?1",
+	[ST_AGENT_LOGIN] = "SELECT login, mac FROM agents WHERE id = ?1",
+	[ST_AGENT_UID] = "SELECT " USER_COLS USER_FROM " WHERE a.id = ?1",
 	[ST_USER_ADD] =
 		"INSERT INTO users (login, uid, name, role, team,"
-		" trained_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		" trained_until, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_USER_UPDATE] =
 		"UPDATE users SET uid = ?2, name = ?3, role = ?4, team = ?5,"
-		" trained_until = ?6 WHERE login = ?1",
+		" trained_until = ?6, mac = ?7 WHERE login = ?1",
 	[ST_USER_DEL] = "DELETE FROM users WHERE login = ?1",
 	[ST_USER_GET] = "SELECT " USER_COLS USER_FROM " WHERE u.login = ?1",
 	[ST_USER_BY_UID] = "SELECT " USER_COLS USER_FROM " WHERE u.uid = ?1",
 	[ST_USER_LIST] = "SELECT " USER_COLS USER_FROM " ORDER BY u.login",
 	[ST_SUPERVISES_ADD] =
-		"INSERT INTO supervises (login, team) VALUES (?1, ?2)"
+		"INSERT INTO supervises (login, team, mac) VALUES (?1, ?2, ?3)"
 		" ON CONFLICT DO NOTHING",
 	[ST_SUPERVISES_CLEAR] = "DELETE FROM supervises WHERE login = ?1",
 	[ST_SUPERVISES_GET] =
-		"SELECT team FROM supervises WHERE login = ?1 ORDER BY team",
-	[ST_GRANT_ADD] = "INSERT INTO grants (role, gid) VALUES (?1, ?2)",
+		"SELECT team, mac FROM supervises WHERE login = ?1"
+		" ORDER BY team",
+	[ST_GRANT_ADD] =
+		"INSERT INTO grants (role, gid, mac) VALUES (?1, ?2, ?3)",
 	[ST_GRANT_DEL] = "DELETE FROM grants WHERE role = ?1 AND gid = ?2",
-	[ST_GRANT_ROLES] = "SELECT role FROM grants WHERE gid = ?1",
-	[ST_GRANT_LIST] = "SELECT role, gid FROM grants ORDER BY role, gid",
+	[ST_GRANT_ROLES] = "SELECT role, mac FROM grants WHERE gid = ?1",
+	[ST_GRANT_LIST] =
+		"SELECT role, gid, mac FROM grants ORDER BY role, gid",
 	[ST_ATTACH] = "ATTACH DATABASE ?1 AS ks",
 	[ST_KS_APP_ID] = "PRAGMA ks.application_id",
 	[ST_KS_USER_VERSION] = "PRAGMA ks.user_version",
@@ -399,8 +465,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"DELETE FROM ks.epoch_nodes WHERE day = ?1 AND lo = ?2"
 		" AND depth = ?3",
 	[ST_DAY_NEEDS_EPOCH] =
-		"SELECT 1 FROM calls c WHERE c.day = ?1 AND NOT EXISTS"
-		" (SELECT 1 FROM ks.call_keys k WHERE k.num = c.num) LIMIT 1",
+		"SELECT " CALL_COLS " FROM calls WHERE day = ?1 AND NOT EXISTS"
+		" (SELECT 1 FROM ks.call_keys k WHERE k.num = calls.num)",
 	[ST_EPOCH_DAYS_BEFORE] =
 		"SELECT DISTINCT day FROM ks.epoch_nodes WHERE day < ?1"
 		" ORDER BY day",
@@ -412,18 +478,19 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CALL_KEY_DEL] = "DELETE FROM ks.call_keys WHERE num = ?1",
 	[ST_RESTRICT_PUT] =
 		"INSERT INTO ks.restrictions (num, since_ms, until_ms,"
-		" by_login, reason) VALUES (?1, ?2, ?3, ?4, ?5)"
+		" by_login, reason, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 		" ON CONFLICT (num) DO UPDATE SET since_ms = excluded.since_ms,"
 		" until_ms = excluded.until_ms, by_login = excluded.by_login,"
-		" reason = excluded.reason",
+		" reason = excluded.reason, mac = excluded.mac",
 	[ST_RESTRICT_GET] =
-		"SELECT since_ms, until_ms, by_login, reason"
+		"SELECT since_ms, until_ms, by_login, reason, mac"
 		" FROM ks.restrictions WHERE num = ?1",
 	[ST_RESTRICT_DEL] = "DELETE FROM ks.restrictions WHERE num = ?1",
 	[ST_TOMB_PUT] =
-		"INSERT INTO ks.tombstones (num, day, erased_ms)"
-		" VALUES (?1, ?2, ?3) ON CONFLICT (num) DO NOTHING",
-	[ST_TOMB_GET] = "SELECT 1 FROM ks.tombstones WHERE num = ?1",
+		"INSERT INTO ks.tombstones (num, day, erased_ms, mac)"
+		" VALUES (?1, ?2, ?3, ?4) ON CONFLICT (num) DO NOTHING",
+	[ST_TOMB_GET] =
+		"SELECT day, erased_ms, mac FROM ks.tombstones WHERE num = ?1",
 	[ST_CALLS_TOMBSTONED] =
 		"SELECT " CALL_COLS " FROM calls WHERE num IN"
 		" (SELECT num FROM ks.tombstones) ORDER BY num",
@@ -435,10 +502,21 @@ static const char *const stmt_sql[ST_COUNT] = {
 		" ORDER BY id",
 	[ST_NOTES_DEL] = "DELETE FROM ks.notes WHERE num = ?1",
 	[ST_CALL_INSERT] =
-		"INSERT INTO calls (" CALL_STORED_COLS ") VALUES (?1, ?2, ?3,"
-		" ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-		" ?17, ?18)",
+		"INSERT INTO calls (" CALL_COLS ") VALUES (?1, ?2, ?3, ?4,"
+		" ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+		" ?18, ?19, ?20)",
+	[ST_CALL_REWRITE] =
+		"UPDATE calls SET day = ?2, start_ms = ?3, end_ms = ?4,"
+		" duration_ms = ?5, direction = ?6, service_number = ?7,"
+		" customer_masked = ?8, customer_sealed = ?9, number_hash = ?10,"
+		" agent_id = ?11, agent = ?12, agent_name = ?13,"
+		" agent_uid = ?14, channels = ?15, source_rate = ?16,"
+		" size = ?17, ingested_ms = ?18, restricted_until = ?19,"
+		" mac = ?20 WHERE num = ?1",
 	[ST_CALL_GET] = "SELECT " CALL_COLS " FROM calls WHERE num = ?1",
+	[ST_CALL_RESTRICT] =
+		"UPDATE calls SET restricted_until = ?2, mac = ?3"
+		" WHERE num = ?1",
 	/* Distinct values by seeking the index once per value instead of
 	 * walking every call of every day. */
 	[ST_DAY_NEXT] =
@@ -485,6 +563,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 
 struct catalog {
 	sqlite3 *db;
+	/* The row MAC key (keys_subkey(KEYS_CATALOG_MAC)), owned by the
+	 * caller's keyring; NULL on a connection opened without the key,
+	 * which can neither read nor write authenticated rows. */
+	const unsigned char *row_key;
 	int busy_ms;                 /* how long busy_poll() keeps trying */
 	sqlite3_stmt *st[ST_COUNT];  /* prepared on first use */
 	unsigned char busy[ST_COUNT]; /* st[i] is between get and put */
@@ -753,6 +835,257 @@ static int exec_key(struct catalog *c, enum stmt_id id, const char *text,
 out:
 	stmt_put(c, id, st);
 	return err;
+}
+
+/* --- row authentication ------------------------------------------------ */
+
+/* A row's MAC is keyed BLAKE2b (keys_mac, catalog MAC subkey) over its
+ * table's name and its fields in schema order: integers as 8 bytes little
+ * endian, text and blobs as their bytes, each part length-prefixed by
+ * keys_mac. cv_row_mac() computes the same in SQL (*_MAC_SQL). Without
+ * the master key nobody can write a row that callvault will read. */
+#define ROW_MAX_PARTS 24
+
+struct row_mac {
+	struct keys_part part[ROW_MAX_PARTS];
+	unsigned char ints[ROW_MAX_PARTS][8];
+	size_t n;
+	int overflow;
+};
+
+static void rm_bytes(struct row_mac *m, const void *p, size_t len)
+{
+	if (m->n == ROW_MAX_PARTS) {
+		m->overflow = 1;
+		return;
+	}
+	m->part[m->n++] = (struct keys_part){ p, len };
+}
+
+static void rm_text(struct row_mac *m, const char *s)
+{
+	rm_bytes(m, s, strlen(s));
+}
+
+static void rm_int(struct row_mac *m, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+
+	if (m->n == ROW_MAX_PARTS) {
+		m->overflow = 1;
+		return;
+	}
+	for (int i = 0; i < 8; i++)
+		m->ints[m->n][i] = (unsigned char)(u >> (8 * i));
+	rm_bytes(m, m->ints[m->n], 8);
+}
+
+static void rm_start(struct row_mac *m, const char *table)
+{
+	m->n = 0;
+	m->overflow = 0;
+	rm_text(m, table);
+}
+
+static void rm_call(struct row_mac *m, const struct call_record *r)
+{
+	rm_start(m, "calls");
+	rm_int(m, (int64_t)r->num);
+	rm_int(m, r->day);
+	rm_int(m, r->start_ms);
+	rm_int(m, r->end_ms);
+	rm_int(m, r->duration_ms);
+	rm_text(m, r->direction);
+	rm_text(m, r->service_number);
+	rm_text(m, r->customer_masked);
+	rm_bytes(m, r->customer_sealed, sizeof r->customer_sealed);
+	rm_bytes(m, r->number_hash, sizeof r->number_hash);
+	rm_int(m, r->agent_id);
+	rm_text(m, r->agent);
+	rm_text(m, r->agent_name);
+	rm_int(m, r->agent_uid);
+	rm_int(m, r->channels);
+	rm_int(m, r->source_rate);
+	rm_int(m, (int64_t)r->size);
+	rm_int(m, r->ingested_ms);
+	rm_int(m, r->restricted_until);
+}
+
+static void rm_user(struct row_mac *m, const struct catalog_user *u)
+{
+	rm_start(m, "users");
+	rm_text(m, u->login);
+	rm_int(m, u->uid);
+	rm_text(m, u->name);
+	rm_text(m, role_name(u->role));
+	rm_text(m, u->team);
+	rm_int(m, u->trained_until);
+}
+
+static void rm_agent(struct row_mac *m, uint32_t id, const char *login)
+{
+	rm_start(m, "agents");
+	rm_int(m, id);
+	rm_text(m, login);
+}
+
+static void rm_supervises(struct row_mac *m, const char *login,
+			  const char *team)
+{
+	rm_start(m, "supervises");
+	rm_text(m, login);
+	rm_text(m, team);
+}
+
+static void rm_grant(struct row_mac *m, enum role role, uint32_t gid)
+{
+	rm_start(m, "grants");
+	rm_text(m, role_name(role));
+	rm_int(m, gid);
+}
+
+static void rm_restriction(struct row_mac *m,
+			   const struct catalog_restriction *r)
+{
+	rm_start(m, "restrictions");
+	rm_int(m, (int64_t)r->num);
+	rm_int(m, r->since_ms);
+	rm_int(m, r->until_ms);
+	rm_text(m, r->by);
+	rm_text(m, r->reason);
+}
+
+static void rm_tombstone(struct row_mac *m, uint64_t num, int32_t day,
+			 int64_t at_ms)
+{
+	rm_start(m, "tombstones");
+	rm_int(m, (int64_t)num);
+	rm_int(m, day);
+	rm_int(m, at_ms);
+}
+
+/* 0 if the connection can authenticate rows; EPERM (logged) if it was
+ * opened without the vault's key. */
+static int row_key_ok(struct catalog *c)
+{
+	if (c->row_key)
+		return 0;
+	log_warnx("catalog: authenticated rows need the vault's key "
+		  "(catalog_open_keyed)");
+	return EPERM;
+}
+
+static int rm_finish(struct catalog *c, const struct row_mac *m,
+		     unsigned char out[32])
+{
+	int err = row_key_ok(c);
+
+	if (err)
+		return err;
+	if (m->overflow)
+		return EINVAL;
+	keys_mac(c->row_key, m->part, m->n, out);
+	return 0;
+}
+
+/* 0 if column `i` of `st` holds the MAC of `m`; EBADMSG if not; EPERM
+ * without the key. */
+static int rm_check(struct catalog *c, const struct row_mac *m,
+		    sqlite3_stmt *st, int i)
+{
+	unsigned char want[32];
+	const unsigned char *have = sqlite3_column_blob(st, i);
+	int err = rm_finish(c, m, want);
+
+	if (err)
+		return err;
+	if (!have || sqlite3_column_bytes(st, i) != (int)sizeof want ||
+	    !keys_mac_equal(want, have))
+		return EBADMSG;
+	return 0;
+}
+
+/* Says that a row failed authentication: someone wrote the catalog
+ * without callvault (sqlite3, a restored file of another vault). The row
+ * is refused: lookups report EBADMSG, listings leave it out. Rate-limited,
+ * since a listing may meet the same row many times. */
+static void row_forged(const char *table, const char *row)
+{
+	static _Atomic unsigned long lines;
+	unsigned long n = lines++;
+
+	if (n < 100 || n % 1000 == 0)
+		log_warnx("catalog: %s row %s fails authentication (changed "
+			  "outside callvault): refused; run callvault verify"
+			  "%s", table, row, n >= 100 ? " (repeated)" : "");
+}
+
+static void call_forged(uint64_t num)
+{
+	char id[CALL_ID_LEN];
+
+	call_id_format(num, id);
+	row_forged("calls", id);
+}
+
+/* cv_row_mac(table, field...) for the schema migration and verify:
+ * integers and text/blobs as in C. A NULL or REAL field gives NULL, a MAC
+ * no row matches. */
+static void sql_row_mac(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	struct catalog *c = sqlite3_user_data(cx);
+	struct row_mac m = { .n = 0 };
+	unsigned char mac[32];
+
+	if (argc < 1 || argc > ROW_MAX_PARTS) {
+		sqlite3_result_error(cx, "cv_row_mac: wrong argument count",
+				     -1);
+		return;
+	}
+	for (int i = 0; i < argc; i++) {
+		sqlite3_value *v = argv[i];
+
+		switch (sqlite3_value_type(v)) {
+		case SQLITE_INTEGER:
+			rm_int(&m, sqlite3_value_int64(v));
+			break;
+		case SQLITE_TEXT: {
+			const unsigned char *t = sqlite3_value_text(v);
+
+			rm_bytes(&m, t, (size_t)sqlite3_value_bytes(v));
+			break;
+		}
+		case SQLITE_BLOB: {
+			const void *b = sqlite3_value_blob(v);
+
+			rm_bytes(&m, b, (size_t)sqlite3_value_bytes(v));
+			break;
+		}
+		default:
+			/* No MAC: such a row fails authentication. */
+			sqlite3_result_null(cx);
+			return;
+		}
+	}
+	if (rm_finish(c, &m, mac) != 0) {
+		sqlite3_result_error(cx, "cv_row_mac: no key", -1);
+		return;
+	}
+	sqlite3_result_blob(cx, mac, sizeof mac, SQLITE_TRANSIENT);
+}
+
+/* Gives the connection the row key and cv_row_mac(). DIRECTONLY: the
+ * function cannot be reached from a trigger or view someone planted. */
+static int row_key_set(struct catalog *c, const struct keyring *ring)
+{
+	int rc;
+
+	c->row_key = keys_subkey(ring, KEYS_CATALOG_MAC);
+	rc = sqlite3_create_function_v2(c->db, "cv_row_mac", -1,
+					SQLITE_UTF8 | SQLITE_DETERMINISTIC |
+						SQLITE_DIRECTONLY,
+					c, sql_row_mac, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : cat_err(c, rc);
 }
 
 /* Atomic section for a multi-statement write: its own BEGIN IMMEDIATE, or a
@@ -1075,9 +1408,12 @@ static int ks_attach(struct catalog *c, const char *catalog_path, int rw,
 			return err;
 	}
 	if (version < KS_SCHEMA_VERSION) {
-		if (!rw) {
+		/* A new key store has no rows to sign; an older one needs
+		 * the key. */
+		if (!rw || !c->row_key) {
 			log_warnx("catalog: %s: key store needs an upgrade; "
-				  "open it read-write once", path);
+				  "run any callvault command on the vault "
+				  "once, with its key and write access", path);
 			return EINVAL;
 		}
 		err = ks_migrate(c, check);
@@ -1092,12 +1428,14 @@ static int ks_attach(struct catalog *c, const char *catalog_path, int rw,
 	return err;
 }
 
-int catalog_create(const char *path, const unsigned char check[KEYS_CHECK_LEN])
+int catalog_create(const char *path, const struct keyring *ring)
 {
+	unsigned char check[KEYS_CHECK_LEN];
 	struct catalog *c = NULL;
 	sqlite3_stmt *st = NULL;
 	int err, fd, rc = SQLITE_OK;
 
+	keys_check_value(ring, check);
 	/* O_EXCL decides EEXIST; SQLite takes an empty file as a new
 	 * database. */
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -1109,9 +1447,15 @@ int catalog_create(const char *path, const unsigned char check[KEYS_CHECK_LEN])
 	if (err)
 		goto out;
 	err = cat_setup(c, 1);
-	if (err)
-		goto out;
-	err = exec_id(c, ST_BEGIN);
+	if (!err)
+		err = row_key_set(c, ring);
+	/* An existing key store (a rebuild after the catalog was lost) is
+	 * kept if it belongs to this vault. Attached first: the schema's
+	 * steps read it. */
+	if (!err)
+		err = ks_attach(c, path, 1, 1, check);
+	if (!err)
+		err = exec_id(c, ST_BEGIN);
 	if (err)
 		goto out;
 	err = apply_migrations(c, 0);
@@ -1142,10 +1486,6 @@ int catalog_create(const char *path, const unsigned char check[KEYS_CHECK_LEN])
 		goto out;
 	}
 	err = exec_id(c, ST_COMMIT);
-	/* An existing key store (a rebuild after the catalog was lost) is
-	 * kept if it belongs to this vault. */
-	if (!err)
-		err = ks_attach(c, path, 1, 1, check);
 out:
 	if (c && err && !sqlite3_get_autocommit(c->db))
 		exec_id(c, ST_ROLLBACK);
@@ -1160,9 +1500,11 @@ out:
 	return err;
 }
 
-int catalog_open(const char *path, int flags, struct catalog **out)
+/* catalog_open() and catalog_open_keyed(); `ring` may be NULL. */
+static int cat_open(const char *path, int flags, const struct keyring *ring,
+		    struct catalog **out)
 {
-	unsigned char check[KEYS_CHECK_LEN];
+	unsigned char check[KEYS_CHECK_LEN], have[KEYS_CHECK_LEN];
 	struct catalog *c = NULL;
 	struct stat sb;
 	int64_t app_id = 0, version = 0;
@@ -1202,21 +1544,31 @@ int catalog_open(const char *path, int flags, struct catalog **out)
 	err = cat_setup(c, rw);
 	if (err)
 		goto out;
-	if (version < CATALOG_SCHEMA_VERSION) {
-		if (!rw) {
-			log_warnx("catalog: %s: schema version %lld needs an "
-				  "upgrade; open it read-write once", path,
-				  (long long)version);
-			err = EINVAL;
+	if (version < CATALOG_SCHEMA_VERSION && (!rw || !ring)) {
+		log_warnx("catalog: %s: schema version %lld needs an upgrade; "
+			  "run any callvault command on the vault once, with "
+			  "its key and write access", path, (long long)version);
+		err = EINVAL;
+		goto out;
+	}
+	err = catalog_key_check(c, check);
+	if (err)
+		goto out;
+	if (ring) {
+		/* Prove the key before it signs anything. */
+		keys_check_value(ring, have);
+		if (!keys_check_equal(check, have)) {
+			err = EACCES;
 			goto out;
 		}
-		err = migrate(c);
+		err = row_key_set(c, ring);
 		if (err)
 			goto out;
 	}
-	err = catalog_key_check(c, check);
-	if (!err)
-		err = ks_attach(c, path, rw, 0, check);
+	/* The key store first: the catalog's schema steps read it. */
+	err = ks_attach(c, path, rw, 0, check);
+	if (!err && version < CATALOG_SCHEMA_VERSION)
+		err = migrate(c);
 	if (err)
 		goto out;
 	*out = c;
@@ -1224,6 +1576,17 @@ int catalog_open(const char *path, int flags, struct catalog **out)
 out:
 	cat_free(c);
 	return err;
+}
+
+int catalog_open(const char *path, int flags, struct catalog **out)
+{
+	return cat_open(path, flags, NULL, out);
+}
+
+int catalog_open_keyed(const char *path, int flags,
+		       const struct keyring *ring, struct catalog **out)
+{
+	return cat_open(path, flags, ring, out);
 }
 
 void catalog_close(struct catalog *c)
@@ -1418,6 +1781,50 @@ out:
 	return err;
 }
 
+/* The agent id of `login`, made and signed if it has none; an existing
+ * row is authenticated, never signed again. Inside op_begin(). */
+static int agent_make(struct catalog *c, const char *login, uint32_t *id)
+{
+	unsigned char mac[32];
+	struct row_mac m;
+	sqlite3_stmt *st = NULL;
+	int err, made = 0, rc = SQLITE_OK;
+
+	err = row_key_ok(c);
+	if (!err)
+		err = stmt_get(c, ST_AGENT_ENSURE, &st);
+	if (err)
+		return err;
+	bind_text(st, 1, login, &rc);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*id = (uint32_t)sqlite3_column_int64(st, 0);
+			made = 1;
+			rc = sqlite3_step(st);
+		}
+	}
+	err = rc == SQLITE_DONE ? 0 : cat_err(c, rc);
+	stmt_put(c, ST_AGENT_ENSURE, st);
+	if (err)
+		return err;
+	if (!made)
+		return catalog_agent_id(c, login, id);
+	rm_agent(&m, *id, login);
+	err = rm_finish(c, &m, mac);
+	if (err)
+		return err;
+	err = stmt_get(c, ST_AGENT_SIGN, &st);
+	if (err)
+		return err;
+	rc = SQLITE_OK;
+	bind_i64(st, 1, *id, &rc);
+	bind_blob(st, 2, mac, sizeof mac, &rc);
+	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+	stmt_put(c, ST_AGENT_SIGN, st);
+	return err;
+}
+
 static int user_valid(const struct catalog_user *u)
 {
 	int i;
@@ -1442,9 +1849,15 @@ static int user_valid(const struct catalog_user *u)
 static int user_write(struct catalog *c, const struct catalog_user *u,
 		      enum stmt_id id)
 {
+	unsigned char mac[32];
+	struct row_mac m;
 	sqlite3_stmt *st = NULL;
 	int err, i, rc = SQLITE_OK;
 
+	rm_user(&m, u);
+	err = rm_finish(c, &m, mac);
+	if (err)
+		return err;
 	err = stmt_get(c, id, &st);
 	if (err)
 		goto out;
@@ -1459,6 +1872,7 @@ static int user_write(struct catalog *c, const struct catalog_user *u,
 	} else {
 		bind_i64(st, 6, u->trained_until, &rc);
 	}
+	bind_blob(st, 7, mac, sizeof mac, &rc);
 	if (rc != SQLITE_OK) {
 		err = cat_err(c, rc);
 		goto out;
@@ -1476,11 +1890,16 @@ static int user_write(struct catalog *c, const struct catalog_user *u,
 		goto out;
 	id = ST_SUPERVISES_ADD;
 	for (i = 0; i < u->nsupervises && !err; i++) {
+		rm_supervises(&m, u->login, u->supervises[i]);
+		err = rm_finish(c, &m, mac);
+		if (err)
+			goto out;
 		err = stmt_get(c, id, &st);
 		if (err)
 			goto out;
 		bind_text(st, 1, u->login, &rc);
 		bind_text(st, 2, u->supervises[i], &rc);
+		bind_blob(st, 3, mac, sizeof mac, &rc);
 		err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
 		stmt_put(c, id, st);
 		st = NULL;
@@ -1492,6 +1911,7 @@ out:
 
 int catalog_user_add(struct catalog *c, const struct catalog_user *u)
 {
+	uint32_t id;
 	int err, own;
 
 	if (!user_valid(u))
@@ -1499,7 +1919,7 @@ int catalog_user_add(struct catalog *c, const struct catalog_user *u)
 	err = op_begin(c, &own);
 	if (err)
 		return err;
-	err = exec_key(c, ST_AGENT_ENSURE, u->login, 0, 0);
+	err = agent_make(c, u->login, &id);
 	if (!err)
 		err = user_write(c, u, ST_USER_ADD);
 	return op_end(c, own, err);
@@ -1527,12 +1947,14 @@ int catalog_user_del(struct catalog *c, const char *login)
 	return exec_key(c, ST_USER_DEL, login, 0, 1);
 }
 
-/* Fills `u` from a row of USER_COLS and reads its supervised teams. */
-static int read_user(struct catalog *c, sqlite3_stmt *row,
-		     struct catalog_user *u)
+/* Fills `u` from a row of USER_COLS (not its supervised teams) and
+ * authenticates the user's row and its agent id's: EBADMSG (logged) if
+ * either was changed outside callvault. */
+static int read_user_row(struct catalog *c, sqlite3_stmt *row,
+			 struct catalog_user *u)
 {
-	sqlite3_stmt *st = NULL;
-	int err, rc = SQLITE_OK;
+	struct row_mac m;
+	int err;
 
 	memset(u, 0, sizeof *u);
 	err = col_text(row, 0, u->login, sizeof u->login);
@@ -1550,6 +1972,30 @@ static int read_user(struct catalog *c, sqlite3_stmt *row,
 		u->trained_until = (int32_t)sqlite3_column_int64(row, 5);
 	u->agent_id = (uint32_t)sqlite3_column_int64(row, 6);
 
+	rm_user(&m, u);
+	err = rm_check(c, &m, row, 7);
+	if (!err) {
+		rm_agent(&m, u->agent_id, u->login);
+		err = rm_check(c, &m, row, 8);
+	}
+	if (err == EBADMSG)
+		row_forged("users", u->login);
+	return err;
+}
+
+/* read_user_row() and the teams the user supervises; a supervises row
+ * that fails authentication is left out. */
+static int read_user(struct catalog *c, sqlite3_stmt *row,
+		     struct catalog_user *u)
+{
+	char what[CALL_LOGIN_LEN + CATALOG_TEAM_LEN + 16];
+	sqlite3_stmt *st = NULL;
+	struct row_mac m;
+	int err, rc = SQLITE_OK;
+
+	err = read_user_row(c, row, u);
+	if (err)
+		return err;
 	err = stmt_get(c, ST_SUPERVISES_GET, &st);
 	if (err)
 		goto out;
@@ -1567,6 +2013,17 @@ static int read_user(struct catalog *c, sqlite3_stmt *row,
 		}
 		err = col_text(st, 0, u->supervises[u->nsupervises],
 			       CATALOG_TEAM_LEN);
+		if (err)
+			goto out;
+		rm_supervises(&m, u->login, u->supervises[u->nsupervises]);
+		err = rm_check(c, &m, st, 1);
+		if (err == EBADMSG) {
+			snprintf(what, sizeof what, "%s supervises %s",
+				 u->login, u->supervises[u->nsupervises]);
+			row_forged("supervises", what);
+			err = 0;
+			continue;
+		}
 		if (err)
 			goto out;
 		u->nsupervises++;
@@ -1629,6 +2086,8 @@ int catalog_user_list(struct catalog *c,
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		err = read_user(c, st, &u);
+		if (err == EBADMSG)
+			continue; /* logged */
 		if (!err)
 			err = fn(ctx, &u);
 		if (err)
@@ -1642,18 +2101,20 @@ out:
 
 int catalog_agent_ensure(struct catalog *c, const char *login, uint32_t *id)
 {
-	int err;
+	int err, own;
 
 	if (!str_ok(login, CALL_LOGIN_LEN))
 		return EINVAL;
-	err = exec_key(c, ST_AGENT_ENSURE, login, 0, 0);
-	if (!err)
-		err = catalog_agent_id(c, login, id);
-	return err;
+	err = op_begin(c, &own);
+	if (err)
+		return err;
+	err = agent_make(c, login, id);
+	return op_end(c, own, err);
 }
 
 int catalog_agent_id(struct catalog *c, const char *login, uint32_t *id)
 {
+	struct row_mac m;
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_OK;
 
@@ -1668,8 +2129,13 @@ int catalog_agent_id(struct catalog *c, const char *login, uint32_t *id)
 		goto out;
 	}
 	err = step_row(c, st);
-	if (!err)
+	if (!err) {
 		*id = (uint32_t)sqlite3_column_int64(st, 0);
+		rm_agent(&m, *id, login);
+		err = rm_check(c, &m, st, 1);
+		if (err == EBADMSG)
+			row_forged("agents", login);
+	}
 out:
 	stmt_put(c, ST_AGENT_ID, st);
 	return err;
@@ -1678,6 +2144,7 @@ out:
 int catalog_agent_login(struct catalog *c, uint32_t id,
 			char out[CALL_LOGIN_LEN])
 {
+	struct row_mac m;
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_OK;
 
@@ -1692,6 +2159,12 @@ int catalog_agent_login(struct catalog *c, uint32_t id,
 	err = step_row(c, st);
 	if (!err)
 		err = col_text(st, 0, out, CALL_LOGIN_LEN);
+	if (!err) {
+		rm_agent(&m, id, out);
+		err = rm_check(c, &m, st, 1);
+		if (err == EBADMSG)
+			row_forged("agents", out);
+	}
 out:
 	stmt_put(c, ST_AGENT_LOGIN, st);
 	return err;
@@ -1699,6 +2172,7 @@ out:
 
 int catalog_agent_uid(struct catalog *c, uint32_t id, uint32_t *uid)
 {
+	struct catalog_user u;
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_OK;
 
@@ -1712,7 +2186,9 @@ int catalog_agent_uid(struct catalog *c, uint32_t id, uint32_t *uid)
 	}
 	err = step_row(c, st);
 	if (!err)
-		*uid = (uint32_t)sqlite3_column_int64(st, 0);
+		err = read_user_row(c, st, &u);
+	if (!err)
+		*uid = u.uid;
 out:
 	stmt_put(c, ST_AGENT_UID, st);
 	return err;
@@ -1721,6 +2197,7 @@ out:
 int catalog_team_agents(struct catalog *c, const char *team,
 			int (*fn)(void *ctx, uint32_t agent_id), void *ctx)
 {
+	struct catalog_user u;
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_OK;
 
@@ -1733,7 +2210,11 @@ int catalog_team_agents(struct catalog *c, const char *team,
 		goto out;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		err = fn(ctx, (uint32_t)sqlite3_column_int64(st, 0));
+		err = read_user_row(c, st, &u);
+		if (err == EBADMSG)
+			continue; /* logged; a forged member sees nothing */
+		if (!err)
+			err = fn(ctx, u.agent_id);
 		if (err)
 			goto out;
 	}
@@ -1746,17 +2227,25 @@ out:
 static int grant_write(struct catalog *c, enum stmt_id id, enum role role,
 		       uint32_t gid)
 {
+	unsigned char mac[32];
+	struct row_mac m;
 	sqlite3_stmt *st = NULL;
 	const char *name = role_name(role);
 	int err, rc = SQLITE_OK;
 
 	if (!name)
 		return EINVAL;
+	rm_grant(&m, role, gid);
+	err = rm_finish(c, &m, mac);
+	if (err)
+		return err;
 	err = stmt_get(c, id, &st);
 	if (err)
 		goto out;
 	bind_text(st, 1, name, &rc);
 	bind_i64(st, 2, gid, &rc);
+	if (id == ST_GRANT_ADD)
+		bind_blob(st, 3, mac, sizeof mac, &rc);
 	if (rc != SQLITE_OK) {
 		err = cat_err(c, rc);
 		goto out;
@@ -1779,10 +2268,33 @@ int catalog_grant_del(struct catalog *c, enum role role, uint32_t gid)
 	return grant_write(c, ST_GRANT_DEL, role, gid);
 }
 
+/* The role of a grant row (role, gid, mac at `col`), 0 if its MAC does
+ * not match (logged) or the role is unknown. */
+static int grant_row(struct catalog *c, sqlite3_stmt *st, int col,
+		     uint32_t gid, enum role *role)
+{
+	char what[64];
+	struct row_mac m;
+	int err;
+
+	*role = role_parse((const char *)sqlite3_column_text(st, 0));
+	rm_grant(&m, *role, gid);
+	err = *role ? rm_check(c, &m, st, col) : EBADMSG;
+	if (err == EBADMSG) {
+		snprintf(what, sizeof what, "%s to gid %" PRIu32,
+			 role_name(*role) ? role_name(*role) : "?", gid);
+		row_forged("grants", what);
+		*role = 0;
+		err = 0;
+	}
+	return err;
+}
+
 int catalog_grant_roles(struct catalog *c, const uint32_t *gids, size_t n,
 			unsigned *roles)
 {
 	sqlite3_stmt *st = NULL;
+	enum role role;
 	unsigned acc = 0;
 	size_t i;
 	int err = 0, rc;
@@ -1794,11 +2306,14 @@ int catalog_grant_roles(struct catalog *c, const uint32_t *gids, size_t n,
 			break;
 		rc = sqlite3_bind_int64(st, 1, gids[i]);
 		if (rc == SQLITE_OK) {
-			while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-				acc |= (unsigned)role_parse((const char *)
-					sqlite3_column_text(st, 0));
+			while (!err &&
+			       (rc = sqlite3_step(st)) == SQLITE_ROW) {
+				err = grant_row(c, st, 1, gids[i], &role);
+				acc |= (unsigned)role;
+			}
 		}
-		err = cat_err(c, rc);
+		if (!err)
+			err = cat_err(c, rc);
 		stmt_put(c, ST_GRANT_ROLES, st);
 	}
 	if (!err)
@@ -1818,8 +2333,11 @@ int catalog_grant_list(struct catalog *c,
 	if (err)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		role = role_parse((const char *)sqlite3_column_text(st, 0));
-		err = fn(ctx, role, (uint32_t)sqlite3_column_int64(st, 1));
+		uint32_t gid = (uint32_t)sqlite3_column_int64(st, 1);
+
+		err = grant_row(c, st, 2, gid, &role);
+		if (!err && role)
+			err = fn(ctx, role, gid);
 		if (err)
 			goto out;
 	}
@@ -1832,6 +2350,8 @@ out:
 static int calls_iter(struct catalog *c, sqlite3_stmt *st,
 		      int (*fn)(void *ctx, const struct call_record *rec),
 		      void *ctx);
+static int read_call(struct catalog *c, sqlite3_stmt *st,
+		     struct call_record *r);
 
 static void bind_node(sqlite3_stmt *st, int32_t day,
 		      const struct keys_node *n, int *rc)
@@ -1929,6 +2449,7 @@ int catalog_epoch_replace(struct catalog *c, int32_t day,
 
 int catalog_day_needs_epoch(struct catalog *c, int32_t day, int *needed)
 {
+	struct call_record rec;
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_OK;
 
@@ -1937,11 +2458,24 @@ int catalog_day_needs_epoch(struct catalog *c, int32_t day, int *needed)
 	if (err)
 		goto out;
 	bind_i64(st, 1, day, &rc);
-	err = rc == SQLITE_OK ? step_row(c, st) : cat_err(c, rc);
-	if (!err)
-		*needed = 1;
-	else if (err == ENOENT)
-		err = 0;
+	if (rc != SQLITE_OK) {
+		err = cat_err(c, rc);
+		goto out;
+	}
+	/* Only an authentic row keeps the tree: a forged one (its start
+	 * moved so that the sweep passes it by) must not keep its day's
+	 * key alive past the retention period. */
+	while (!*needed && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = read_call(c, st, &rec);
+		if (err == EBADMSG)
+			err = 0;
+		else if (!err)
+			*needed = 1;
+		if (err)
+			goto out;
+	}
+	if (!*needed)
+		err = cat_err(c, rc);
 out:
 	stmt_put(c, ST_DAY_NEEDS_EPOCH, st);
 	return err;
@@ -2023,6 +2557,8 @@ int catalog_call_key_del(struct catalog *c, uint64_t num)
 int catalog_restriction_put(struct catalog *c,
 			    const struct catalog_restriction *r)
 {
+	unsigned char mac[32];
+	struct row_mac m;
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_OK;
 
@@ -2030,6 +2566,10 @@ int catalog_restriction_put(struct catalog *c,
 	    !str_fits(r->by, sizeof r->by) ||
 	    !str_fits(r->reason, sizeof r->reason))
 		return EINVAL;
+	rm_restriction(&m, r);
+	err = rm_finish(c, &m, mac);
+	if (err)
+		return err;
 	err = stmt_get(c, ST_RESTRICT_PUT, &st);
 	if (err)
 		goto out;
@@ -2038,6 +2578,7 @@ int catalog_restriction_put(struct catalog *c,
 	bind_i64(st, 3, r->until_ms, &rc);
 	bind_text(st, 4, r->by, &rc);
 	bind_text(st, 5, r->reason, &rc);
+	bind_blob(st, 6, mac, sizeof mac, &rc);
 	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
 out:
 	stmt_put(c, ST_RESTRICT_PUT, st);
@@ -2047,6 +2588,7 @@ out:
 int catalog_restriction_get(struct catalog *c, uint64_t num,
 			    struct catalog_restriction *out)
 {
+	struct row_mac m;
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_OK;
 
@@ -2066,6 +2608,15 @@ int catalog_restriction_get(struct catalog *c, uint64_t num,
 	err = col_text(st, 2, out->by, sizeof out->by);
 	if (!err)
 		err = col_text(st, 3, out->reason, sizeof out->reason);
+	if (!err) {
+		char id[CALL_ID_LEN];
+
+		rm_restriction(&m, out);
+		err = rm_check(c, &m, st, 4);
+		call_id_format(num, id);
+		if (err == EBADMSG)
+			row_forged("restrictions", id);
+	}
 out:
 	stmt_put(c, ST_RESTRICT_GET, st);
 	return err;
@@ -2081,17 +2632,24 @@ int catalog_restriction_del(struct catalog *c, uint64_t num)
 int catalog_tombstone_put(struct catalog *c, uint64_t num, int32_t day,
 			  int64_t at_ms)
 {
+	unsigned char mac[32];
+	struct row_mac m;
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_OK;
 
 	if (num == 0 || num > INT64_MAX)
 		return EINVAL;
+	rm_tombstone(&m, num, day, at_ms);
+	err = rm_finish(c, &m, mac);
+	if (err)
+		return err;
 	err = stmt_get(c, ST_TOMB_PUT, &st);
 	if (err)
 		goto out;
 	bind_i64(st, 1, (int64_t)num, &rc);
 	bind_i64(st, 2, day, &rc);
 	bind_i64(st, 3, at_ms, &rc);
+	bind_blob(st, 4, mac, sizeof mac, &rc);
 	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
 out:
 	stmt_put(c, ST_TOMB_PUT, st);
@@ -2100,6 +2658,8 @@ out:
 
 int catalog_tombstoned(struct catalog *c, uint64_t num)
 {
+	char id[CALL_ID_LEN];
+	struct row_mac m;
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_OK;
 
@@ -2110,9 +2670,38 @@ int catalog_tombstoned(struct catalog *c, uint64_t num)
 		goto out;
 	bind_i64(st, 1, (int64_t)num, &rc);
 	err = rc == SQLITE_OK ? step_row(c, st) : cat_err(c, rc);
+	if (err)
+		goto out;
+	/* A planted tombstone would make rebuild and the sweep delete a
+	 * call: it counts for nothing. */
+	rm_tombstone(&m, num, (int32_t)sqlite3_column_int64(st, 0),
+		     sqlite3_column_int64(st, 1));
+	err = rm_check(c, &m, st, 2);
+	if (err == EBADMSG) {
+		call_id_format(num, id);
+		row_forged("tombstones", id);
+		err = ENOENT;
+	}
 out:
 	stmt_put(c, ST_TOMB_GET, st);
 	return err;
+}
+
+struct tombstoned_ctx {
+	struct catalog *c;
+	int (*fn)(void *ctx, const struct call_record *rec);
+	void *ctx;
+};
+
+/* Passes on the calls whose tombstone is authentic. */
+static int take_if_tombstoned(void *ctx, const struct call_record *rec)
+{
+	struct tombstoned_ctx *t = ctx;
+	int err = catalog_tombstoned(t->c, rec->num);
+
+	if (err == ENOENT)
+		return 0;
+	return err ? err : t->fn(t->ctx, rec);
 }
 
 int catalog_calls_tombstoned(struct catalog *c,
@@ -2120,12 +2709,13 @@ int catalog_calls_tombstoned(struct catalog *c,
 				       const struct call_record *rec),
 			     void *ctx)
 {
+	struct tombstoned_ctx t = { c, fn, ctx };
 	sqlite3_stmt *st = NULL;
 	int err;
 
 	err = stmt_get(c, ST_CALLS_TOMBSTONED, &st);
 	if (!err)
-		err = calls_iter(c, st, fn, ctx);
+		err = calls_iter(c, st, take_if_tombstoned, &t);
 	stmt_put(c, ST_CALLS_TOMBSTONED, st);
 	return err;
 }
@@ -2222,8 +2812,13 @@ int catalog_call_num_seen(struct catalog *c, uint64_t num)
 	return exec_key(c, ST_CALL_NUM_SEEN, NULL, (int64_t)num, 0);
 }
 
-int catalog_call_insert(struct catalog *c, const struct call_record *r)
+/* Writes a whole call row: ST_CALL_INSERT or ST_CALL_REWRITE (same
+ * parameters). */
+static int call_write(struct catalog *c, enum stmt_id id,
+		      const struct call_record *r)
 {
+	unsigned char mac[32];
+	struct row_mac m;
 	sqlite3_stmt *st = NULL;
 	int err, rc = SQLITE_OK;
 
@@ -2232,9 +2827,14 @@ int catalog_call_insert(struct catalog *c, const struct call_record *r)
 	    !str_fits(r->service_number, sizeof r->service_number) ||
 	    !str_fits(r->customer_masked, sizeof r->customer_masked) ||
 	    !str_fits(r->agent, sizeof r->agent) ||
-	    !str_fits(r->agent_name, sizeof r->agent_name))
+	    !str_fits(r->agent_name, sizeof r->agent_name) ||
+	    r->restricted_until < 0)
 		return EINVAL;
-	err = stmt_get(c, ST_CALL_INSERT, &st);
+	rm_call(&m, r);
+	err = rm_finish(c, &m, mac);
+	if (err)
+		return err;
+	err = stmt_get(c, id, &st);
 	if (err)
 		goto out;
 	bind_i64(st, 1, (int64_t)r->num, &rc);
@@ -2255,15 +2855,32 @@ int catalog_call_insert(struct catalog *c, const struct call_record *r)
 	bind_i64(st, 16, r->source_rate, &rc);
 	bind_i64(st, 17, (int64_t)r->size, &rc);
 	bind_i64(st, 18, r->ingested_ms, &rc);
+	bind_i64(st, 19, r->restricted_until, &rc);
+	bind_blob(st, 20, mac, sizeof mac, &rc);
 	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+	if (!err && id == ST_CALL_REWRITE && sqlite3_changes(c->db) == 0)
+		err = ENOENT;
 out:
-	stmt_put(c, ST_CALL_INSERT, st);
+	stmt_put(c, id, st);
 	return err;
 }
 
-/* Fills `r` from a row of CALL_COLS. */
-static int read_call(sqlite3_stmt *st, struct call_record *r)
+int catalog_call_insert(struct catalog *c, const struct call_record *r)
 {
+	return call_write(c, ST_CALL_INSERT, r);
+}
+
+int catalog_call_rewrite(struct catalog *c, const struct call_record *r)
+{
+	return call_write(c, ST_CALL_REWRITE, r);
+}
+
+/* Fills `r` from a row of CALL_COLS and authenticates it: EBADMSG
+ * (logged) if the row was changed outside callvault. */
+static int read_call(struct catalog *c, sqlite3_stmt *st,
+		     struct call_record *r)
+{
+	struct row_mac m;
 	int err;
 
 	memset(r, 0, sizeof *r);
@@ -2294,11 +2911,15 @@ static int read_call(sqlite3_stmt *st, struct call_record *r)
 	r->source_rate = (uint32_t)sqlite3_column_int64(st, 15);
 	r->size = (uint64_t)sqlite3_column_int64(st, 16);
 	r->ingested_ms = sqlite3_column_int64(st, 17);
-	/* A restriction holds until lifted (until 0) or until its end. */
-	if (sqlite3_column_type(st, 18) != SQLITE_NULL) {
-		int64_t until = sqlite3_column_int64(st, 18);
-		r->restricted = until == 0 || clock_now_ms() < until;
-	}
+	r->restricted_until = sqlite3_column_int64(st, 18);
+	r->restricted = r->restricted_until != 0 &&
+			clock_now_ms() < r->restricted_until;
+	if (err)
+		return err;
+	rm_call(&m, r);
+	err = rm_check(c, &m, st, 19);
+	if (err == EBADMSG)
+		call_forged(r->num);
 	return err;
 }
 
@@ -2319,9 +2940,39 @@ int catalog_call_get(struct catalog *c, uint64_t num, struct call_record *out)
 	}
 	err = step_row(c, st);
 	if (!err)
-		err = read_call(st, out);
+		err = read_call(c, st, out);
 out:
 	stmt_put(c, ST_CALL_GET, st);
+	return err;
+}
+
+int catalog_call_restrict(struct catalog *c, uint64_t num, int64_t until_ms)
+{
+	struct call_record r;
+	unsigned char mac[32];
+	struct row_mac m;
+	sqlite3_stmt *st = NULL;
+	int err, rc = SQLITE_OK;
+
+	if (until_ms < 0)
+		return EINVAL;
+	err = catalog_call_get(c, num, &r);
+	if (err)
+		return err;
+	r.restricted_until = until_ms;
+	rm_call(&m, &r);
+	err = rm_finish(c, &m, mac);
+	if (!err)
+		err = stmt_get(c, ST_CALL_RESTRICT, &st);
+	if (err)
+		return err;
+	bind_i64(st, 1, (int64_t)num, &rc);
+	bind_i64(st, 2, until_ms, &rc);
+	bind_blob(st, 3, mac, sizeof mac, &rc);
+	err = rc == SQLITE_OK ? step_done(c, st) : cat_err(c, rc);
+	if (!err && sqlite3_changes(c->db) == 0)
+		err = ENOENT;
+	stmt_put(c, ST_CALL_RESTRICT, st);
 	return err;
 }
 
@@ -2334,7 +2985,9 @@ static int calls_iter(struct catalog *c, sqlite3_stmt *st,
 	int err, rc;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		err = read_call(st, &rec);
+		err = read_call(c, st, &rec);
+		if (err == EBADMSG)
+			continue; /* logged; nobody is shown a forged row */
 		if (!err)
 			err = fn(ctx, &rec);
 		if (err)
@@ -2740,9 +3393,6 @@ static int summary_int(struct catalog *c, const char *sql, int64_t now_ms,
 int catalog_summary(struct catalog *c, int64_t now_ms,
 		    struct catalog_summary *out)
 {
-	/* until_ms 0 holds until lifted (ks.restrictions). */
-#define HELD "(SELECT num FROM ks.restrictions" \
-	     " WHERE until_ms = 0 OR until_ms > ?1)"
 	int64_t days = 0, held = 0;
 	int err;
 
@@ -2755,21 +3405,22 @@ int catalog_summary(struct catalog *c, int64_t now_ms,
 		err = summary_int(c, "SELECT COUNT(DISTINCT day) FROM calls",
 				  now_ms, &days);
 	if (!err)
-		err = summary_int(c, "SELECT COUNT(*) FROM calls WHERE num IN "
-				  HELD, now_ms, &held);
+		err = summary_int(c, "SELECT COUNT(*) FROM calls"
+				  " WHERE restricted_until > ?1", now_ms,
+				  &held);
 	if (!err)
 		err = summary_int(c, "SELECT start_ms FROM calls"
 				  " ORDER BY start_ms LIMIT 1", now_ms,
 				  &out->oldest_start_ms);
 	if (!err)
-		err = summary_int(c, "SELECT start_ms FROM calls WHERE num"
-				  " NOT IN " HELD " ORDER BY start_ms LIMIT 1",
+		err = summary_int(c, "SELECT start_ms FROM calls"
+				  " WHERE restricted_until <= ?1"
+				  " ORDER BY start_ms LIMIT 1",
 				  now_ms, &out->oldest_free_start_ms);
 	catalog_read_end(c);
 	out->days = days < 0 ? 0 : (uint64_t)days;
 	out->restricted = held < 0 ? 0 : (uint64_t)held;
 	return err;
-#undef HELD
 }
 
 int catalog_audit_last(struct catalog *c, const char *const *actions,
@@ -2813,5 +3464,66 @@ int catalog_audit_last(struct catalog *c, const char *const *actions,
 		col_text(st, 8, out->detail, sizeof out->detail);
 	}
 	sqlite3_finalize(st);
+	return err;
+}
+
+/* --- verify ------------------------------------------------------------ */
+
+static const struct {
+	const char *table;
+	const char *sql; /* rows as (name, 1 if the MAC matches) */
+} row_checks[] = {
+	{ "calls", "SELECT printf('c-%06d', num), mac IS " CALL_MAC_SQL
+		   " FROM calls ORDER BY num" },
+	{ "users", "SELECT login, mac IS " USER_MAC_SQL
+		   " FROM users ORDER BY login" },
+	{ "agents", "SELECT id || ' ' || login, mac IS " AGENT_MAC_SQL
+		    " FROM agents ORDER BY id" },
+	{ "supervises", "SELECT login || ' supervises ' || team, mac IS "
+			SUPERVISES_MAC_SQL " FROM supervises" },
+	{ "grants", "SELECT role || ' to gid ' || gid, mac IS " GRANT_MAC_SQL
+		    " FROM grants" },
+	{ "restrictions", "SELECT printf('c-%06d', num), mac IS "
+			  RESTRICTION_MAC_SQL " FROM ks.restrictions" },
+	{ "tombstones", "SELECT printf('c-%06d', num), mac IS "
+			TOMBSTONE_MAC_SQL " FROM ks.tombstones" },
+};
+
+int catalog_verify_rows(struct catalog *c,
+			int (*fn)(void *ctx, const char *table,
+				  const char *row),
+			void *ctx, uint64_t *checked)
+{
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int err, rc;
+
+	*checked = 0;
+	err = row_key_ok(c);
+	if (!err)
+		err = catalog_read_begin(c);
+	if (err)
+		return err;
+	for (i = 0; !err && i < sizeof row_checks / sizeof *row_checks; i++) {
+		rc = sqlite3_prepare_v2(c->db, row_checks[i].sql, -1, &st,
+					NULL);
+		if (rc != SQLITE_OK) {
+			err = cat_err(c, rc);
+			break;
+		}
+		while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *row = (const char *)
+				sqlite3_column_text(st, 0);
+
+			(*checked)++;
+			if (!sqlite3_column_int(st, 1))
+				err = fn(ctx, row_checks[i].table,
+					 row ? row : "?");
+		}
+		if (!err)
+			err = cat_err(c, rc);
+		sqlite3_finalize(st);
+	}
+	catalog_read_end(c);
 	return err;
 }

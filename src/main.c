@@ -492,7 +492,8 @@ static const struct cli_command commands[] = {
 	  "for monitoring. Exit 1 if the audit trail is broken.\n" },
 	{ "verify", cmd_verify,
 	  "verify VAULT\n"
-	  "Authenticates every chunk of every blob; exit 1 if any is bad.\n" },
+	  "Authenticates every chunk of every blob and every catalog row\n"
+	  "that decides who sees what; exit 1 if any is bad.\n" },
 };
 
 static void usage_all(FILE *f)

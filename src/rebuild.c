@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "callvault/audit.h"
 #include "callvault/blob.h"
 #include "callvault/clock.h"
 #include "callvault/log.h"
@@ -112,11 +114,40 @@ static int flush_inserts(struct run *r)
 	return rc;
 }
 
-/* Recreates the row of a blob that has none, from its sealed metadata,
- * after authenticating every chunk. */
-static int recover(struct run *r, const struct blob_ref *b)
+#define HOLD_REASON "rebuild: its catalog row was changed outside " \
+		    "callvault; held for review"
+
+/* A recreated row whose old row was forged is held (restricted until an
+ * admin lifts it): the forged row may have lifted a restriction, and what
+ * it said cannot be trusted either way. Audited, in the batch. */
+static int hold_for_review(struct run *r, struct call_record *rec)
+{
+	struct catalog_restriction hold = { .num = rec->num };
+	struct audit_event ev = { .uid = (uint32_t)getuid(),
+				  .login = "",
+				  .action = "restrict",
+				  .call_num = rec->num,
+				  .outcome = "ok",
+				  .detail = HOLD_REASON };
+	int rc;
+
+	rec->restricted_until = CALL_UNTIL_LIFTED;
+	hold.since_ms = clock_now_ms();
+	snprintf(hold.by, sizeof hold.by, "rebuild");
+	snprintf(hold.reason, sizeof hold.reason, "%s", HOLD_REASON);
+	rc = catalog_restriction_put(r->c, &hold);
+	if (!rc)
+		rc = audit_append_in(r->c, vault_keys(r->v), &ev, 1);
+	return rc;
+}
+
+/* Recreates the row of a blob from its sealed metadata, after
+ * authenticating every chunk: a new row for a blob that has none, or, with
+ * `forged`, a rewrite of a row that fails authentication. */
+static int recover(struct run *r, const struct blob_ref *b, int forged)
 {
 	struct call_record rec = { .num = b->num, .day = b->day };
+	struct catalog_restriction hold;
 	struct secret key = keys_secret_new();
 	struct blob_reader *br = NULL;
 	char *meta = NULL, err[128] = "";
@@ -128,6 +159,11 @@ static int recover(struct run *r, const struct blob_ref *b)
 	rc = vault_call_key(r->v, &rec, &key);
 	if (rc == ENOENT) {
 		remove_blob(r, b);
+		if (forged) {
+			rc = catalog_call_delete(r->c, b->num);
+			if (rc && rc != ENOENT)
+				goto out;
+		}
 		r->st->destroyed++;
 		report(r, b->num, "its key is destroyed (expired or erased): "
 				  "blob removed, not restored");
@@ -163,6 +199,17 @@ static int recover(struct run *r, const struct blob_ref *b)
 	}
 	rec.size = blob_plain_size(br);
 	rec.restricted = 0;
+	rec.restricted_until = 0;
+	/* The key store's copy of a restriction (authenticated: a planted
+	 * one is refused) puts the hold back on the row. */
+	rc = catalog_restriction_get(r->c, rec.num, &hold);
+	if (!rc)
+		rec.restricted_until = hold.until_ms ? hold.until_ms
+						     : CALL_UNTIL_LIFTED;
+	else if (rc != ENOENT && rc != EBADMSG)
+		goto out;
+	rec.restricted = rec.restricted_until > clock_now_ms();
+	rc = 0;
 	if (!r->open) {
 		rc = catalog_begin(r->c);
 		if (rc)
@@ -173,8 +220,23 @@ static int recover(struct run *r, const struct blob_ref *b)
 	rec.agent_id = 0;
 	if (rec.agent[0])
 		rc = catalog_agent_ensure(r->c, rec.agent, &rec.agent_id);
+	if (rc == EBADMSG) {
+		/* The login's agent id was forged: the call is left to
+		 * admins until the directory is repaired. */
+		rec.agent_id = 0;
+		rc = 0;
+		report(r, b->num, "its agent's id fails authentication: "
+				  "shown to admins only");
+	}
+	/* A call past its expiry is not held: the sweep after the rebuild
+	 * removes it, as it would have. */
+	if (!rc && forged &&
+	    !retention_expired(&rec, vault_config(r->v)->retention_months,
+			       clock_now_ms()))
+		rc = hold_for_review(r, &rec);
 	if (!rc)
-		rc = catalog_call_insert(r->c, &rec);
+		rc = forged ? catalog_call_rewrite(r->c, &rec)
+			    : catalog_call_insert(r->c, &rec);
 	if (!rc)
 		rc = catalog_call_num_seen(r->c, rec.num);
 	if (rc) {
@@ -185,6 +247,10 @@ static int recover(struct run *r, const struct blob_ref *b)
 		goto out;
 	}
 	r->st->recovered++;
+	if (forged)
+		report(r, b->num, "its row was changed outside callvault: "
+				  "recreated from the blob and restricted "
+				  "until an admin lifts it");
 	if (r->pending >= INSERT_BATCH)
 		rc = flush_inserts(r);
 out:
@@ -243,7 +309,9 @@ static int one_blob(struct run *r, const struct blob_ref *b)
 	}
 	rc = catalog_call_get(r->c, b->num, &rec);
 	if (rc == ENOENT)
-		return recover(r, b);
+		return recover(r, b, 0);
+	if (rc == EBADMSG)
+		return recover(r, b, 1);
 	if (rc)
 		return rc;
 	return check_kept(r, b, &rec);

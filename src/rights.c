@@ -382,9 +382,14 @@ int rights_restrict(struct vault *v, uint64_t num, int64_t until_ms,
 	rc = catalog_begin(c);
 	if (rc)
 		goto db_err;
+	/* The row's restricted_until decides; the key store keeps the
+	 * details for rebuild. */
 	rc = catalog_call_key_put(c, num, rec.day, wrapped);
 	if (!rc)
 		rc = catalog_restriction_put(c, &r);
+	if (!rc)
+		rc = catalog_call_restrict(c, num, until_ms ? until_ms
+							     : CALL_UNTIL_LIFTED);
 	rc = end_audited(v, c, &ev, rc);
 db_err:
 	if (rc)
@@ -412,6 +417,8 @@ int rights_unrestrict(struct vault *v, uint64_t num,
 		goto out;
 	/* The call keeps its own key: its day's tree may be gone. */
 	rc = catalog_restriction_del(c, num);
+	if (!rc)
+		rc = catalog_call_restrict(c, num, 0);
 	rc = end_audited(v, c, &ev, rc);
 out:
 	if (rc == ENOENT) {

@@ -188,7 +188,7 @@ int vault_create(const char *dir, const char *key_file, const char *passphrase,
 			 dir, strerror(rc));
 		goto out;
 	}
-	rc = catalog_create(cat, check);
+	rc = catalog_create(cat, ring);
 	if (rc) {
 		snprintf(err, errlen, "%s: cannot create the catalog: %s", cat,
 			 strerror(rc));
@@ -374,7 +374,7 @@ int vault_prepare_rebuild(const char *dir, const char *key_file,
 	/* A catalog that opens with its key store and passes the check is
 	 * kept; one that does not is moved aside, never deleted. */
 	if (access(cat, F_OK) == 0) {
-		rc = catalog_open(cat, 0, &c);
+		rc = catalog_open_keyed(cat, 0, ring, &c);
 		if (!rc)
 			rc = catalog_integrity_check(c);
 		catalog_close(c);
@@ -425,7 +425,7 @@ int vault_prepare_rebuild(const char *dir, const char *key_file,
 	if (access(cat, F_OK) != 0) {
 		/* An empty catalog beside the existing key store (which
 		 * must belong to this key). */
-		rc = catalog_create(cat, check);
+		rc = catalog_create(cat, ring);
 		if (rc) {
 			snprintf(err, errlen, "%s: cannot create: %s%s", cat,
 				 strerror(rc), rc == EINVAL ?
@@ -533,10 +533,17 @@ int vault_open_config(const char *dir, const char *key_file,
 
 	/* Prove the key before anything else touches the vault. The
 	 * connection is not kept: the daemon may fork after this. */
-	rc = catalog_open(v->catalog_path, CATALOG_READONLY, &c);
+	rc = catalog_open_keyed(v->catalog_path,
+				v->flags & VAULT_READONLY ? CATALOG_READONLY : 0,
+				v->ring, &c);
 	if (!rc)
 		rc = catalog_key_check(c, want);
 	catalog_close(c);
+	if (rc == EACCES) {
+		snprintf(err, errlen, "%s: wrong key for vault %s", key_path,
+			 dir);
+		goto out;
+	}
 	if (rc) {
 		snprintf(err, errlen, "%s: cannot read the catalog: %s",
 			 v->catalog_path, strerror(rc));
@@ -630,8 +637,9 @@ struct catalog *vault_catalog(struct vault *v)
 
 	if (c)
 		return c;
-	rc = catalog_open(v->catalog_path,
-			  v->flags & VAULT_READONLY ? CATALOG_READONLY : 0, &c);
+	rc = catalog_open_keyed(v->catalog_path,
+				v->flags & VAULT_READONLY ? CATALOG_READONLY : 0,
+				v->ring, &c);
 	if (rc) {
 		log_warnx("%s: cannot open the catalog: %s", v->catalog_path,
 			  strerror(rc));

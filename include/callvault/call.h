@@ -40,8 +40,14 @@ struct call_record {
 	uint32_t source_rate;             /* sample rate of the source */
 	uint64_t size;                    /* decrypted .opus size in bytes */
 	int64_t ingested_ms;              /* when the call was committed */
-	int restricted;                   /* catalog state, not in blob */
+	/* Catalog state, not in the blob. restricted_until: 0 none,
+	 * CALL_UNTIL_LIFTED until lifted, else the end (ms since the
+	 * epoch); restricted: whether it holds at the time of reading. */
+	int64_t restricted_until;
+	int restricted;
 };
+
+#define CALL_UNTIL_LIFTED INT64_MAX
 
 /* "c-000184" <-> 184. Parsing is strict; returns 0 or EINVAL. */
 void call_id_format(uint64_t num, char out[CALL_ID_LEN]);

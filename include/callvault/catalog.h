@@ -14,9 +14,21 @@
  * synchronous=FULL, foreign keys on, secure_delete on, busy timeout set, so
  * that the CLI and a mount can use a vault at the same time.
  *
+ * Rows that decide who sees what (calls, users, agent ids, supervised
+ * teams, grants, restrictions, tombstones) are authenticated: each carries
+ * a keyed MAC (catalog MAC subkey of the master key) over its fields, so
+ * that nobody who can write the files but lacks the key can make a call
+ * visible to someone else, undo a restriction or plant a tombstone
+ * (docs/format.md, "Catalog rows"). A connection opened with
+ * catalog_open_keyed() signs what it writes and checks what it reads: a
+ * row that fails is refused with a log line (lookups return EBADMSG,
+ * listings leave it out). One opened with catalog_open() cannot touch
+ * those rows (EPERM); it serves the audit trail, snapshots and checks.
+ *
  * Functions return 0 or a positive errno: ENOENT (no such row), EEXIST
- * (duplicate), EINVAL (bad argument), EBUSY (locked past the timeout), EIO
- * (anything else, logged with SQLite's message). */
+ * (duplicate), EINVAL (bad argument), EBUSY (locked past the timeout),
+ * EBADMSG (a row failed authentication), EPERM (no key), EIO (anything
+ * else, logged with SQLite's message). */
 #ifndef CALLVAULT_CATALOG_H
 #define CALLVAULT_CATALOG_H
 
@@ -57,13 +69,30 @@ struct catalog_user {
 
 struct catalog;
 
-/* Creates catalog.db with the current schema and the vault's identity.
- * EEXIST if it exists. */
-int catalog_create(const char *path, const unsigned char check[KEYS_CHECK_LEN]);
+/* Creates catalog.db with the current schema and the identity of the
+ * vault whose keys are `ring` (keys_check_value), and the key store beside
+ * it unless one of the same vault is there. EEXIST if the catalog
+ * exists. */
+int catalog_create(const char *path, const struct keyring *ring);
 
 #define CATALOG_READONLY 1
+/* Without the key: no authenticated rows, and no schema upgrade (EINVAL,
+ * logged, for an older schema). */
 int catalog_open(const char *path, int flags, struct catalog **out);
+/* With the vault's keys: EACCES if `ring` is not the vault's (checked
+ * before anything is written); upgrades an older schema, signing its
+ * rows, unless CATALOG_READONLY. `ring` must outlive the connection. */
+int catalog_open_keyed(const char *path, int flags,
+		       const struct keyring *ring, struct catalog **out);
 void catalog_close(struct catalog *c);
+
+/* Checks the MAC of every authenticated row, calling `fn` for each that
+ * fails ("calls", "c-000184"); `checked` counts the rows. A non-zero
+ * return of `fn` stops the walk and is returned. */
+int catalog_verify_rows(struct catalog *c,
+			int (*fn)(void *ctx, const char *table,
+				  const char *row),
+			void *ctx, uint64_t *checked);
 
 /* The key check value stored at creation (see keys_check_value). */
 int catalog_key_check(struct catalog *c, unsigned char out[KEYS_CHECK_LEN]);
@@ -167,9 +196,11 @@ int catalog_call_key_get(struct catalog *c, uint64_t num, int32_t *day,
 			 unsigned char wrapped[KEYS_WRAPPED_LEN]);
 int catalog_call_key_del(struct catalog *c, uint64_t num);
 
-/* Restrictions (legal hold). A call record's `restricted` is set while a
- * restriction holds: until_ms 0 (until lifted) or in the future. put
- * replaces an earlier restriction of the call; del: ENOENT if none. */
+/* Restrictions (legal hold), as kept in the key store: who, why, since
+ * and until when (until_ms 0: until lifted), for rebuild and display. What
+ * decides visibility is the call row's restricted_until, which rights.c
+ * sets in the same transaction (catalog_call_restrict). put replaces an
+ * earlier restriction of the call; del: ENOENT if none. */
 #define CATALOG_REASON_LEN 256
 struct catalog_restriction {
 	uint64_t num;
@@ -212,7 +243,15 @@ int catalog_call_num_next(struct catalog *c, uint64_t *num);
 int catalog_call_num_seen(struct catalog *c, uint64_t num);
 
 int catalog_call_insert(struct catalog *c, const struct call_record *rec);
+/* Replaces every field of the existing row of `rec->num` and signs it
+ * (rebuild, from the blob's sealed metadata); ENOENT if there is none. */
+int catalog_call_rewrite(struct catalog *c, const struct call_record *rec);
 int catalog_call_get(struct catalog *c, uint64_t num, struct call_record *out);
+/* Sets a call's restricted_until (call_record) and re-signs its row: the
+ * state that decides visibility, in the same row and transaction as the
+ * MAC that covers it. The key store's restriction row (below) is the
+ * copy that rebuild restores from. */
+int catalog_call_restrict(struct catalog *c, uint64_t num, int64_t until_ms);
 
 /* Days that have calls, ascending; agents (ids) that have calls on a day,
  * ascending; calls of one agent on one day, by start time. With

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import stat
+import time
 
 import pytest
 
@@ -54,15 +55,22 @@ def count_line(p):
     return int(m.group(1))
 
 
-def restrict(v, call):
-    """Legal hold on a call that has already expired: `callvault restrict`
-    refuses expired calls, so write the restriction a hold placed before
-    the expiry would have left in the key store."""
-    num = int(call.id[2:])
-    p = H.run(["sqlite3", os.path.join(v.path, "keystore.db"),
-               "INSERT INTO restrictions (num, since_ms, until_ms, by_login,"
-               " reason) VALUES (%d, 0, 0, 'test', 'legal hold')" % num])
-    assert p.returncode == 0, p.stderr
+def held_past_expiry(v, audio):
+    """A call restricted while live that has since passed its expiry: the
+    hold keeps it. Its start is put a few seconds short of the retention
+    period, it is restricted at once, and the fixture waits out the
+    seconds."""
+    now = H.utc_now()
+    start = H.add_months(now, -6) + dt.timedelta(seconds=8)
+    while H.add_months(start, 6) <= now:  # a clamped month end
+        start += dt.timedelta(days=1)
+    call = v.import_call(audio, "pcm8k", AINO["login"], start,
+                         customer=ANNA)
+    cv("restrict", v.path, call.id, "--reason", "legal hold")
+    expiry = H.add_months(start, 6)
+    while H.utc_now() <= expiry + dt.timedelta(seconds=1):
+        time.sleep(0.5)
+    return call
 
 
 class Subjects:
@@ -97,9 +105,7 @@ def sv(audio):
             dt.timedelta(days=215)
         s.expired = v.import_call(audio, "pcm8k", AINO["login"], old,
                                   customer=ANNA)
-        s.held = v.import_call(audio, "pcm8k", AINO["login"],
-                               old + dt.timedelta(hours=1), customer=ANNA)
-        restrict(v, s.held)
+        s.held = held_past_expiry(v, audio)
         yield s
     finally:
         H.remove_root(root)

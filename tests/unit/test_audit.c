@@ -28,7 +28,7 @@ static void env_open(struct env *e, int entries)
 		master[i] = (unsigned char)i;
 	CHECK_INT(keys_ring_new(master, &e->ring), 0);
 	keys_check_value(e->ring, check);
-	CHECK_INT(catalog_create(e->path, check), 0);
+	CHECK_INT(catalog_create(e->path, e->ring), 0);
 	CHECK_INT(catalog_open(e->path, 0, &e->c), 0);
 	for (int i = 0; i < entries; i++) {
 		struct audit_event ev = { .uid = 1000 + (uint32_t)i,

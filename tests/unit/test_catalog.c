@@ -15,6 +15,7 @@
 static char tmpdir[64];
 static char dbpath[128];
 static unsigned char check_value[KEYS_CHECK_LEN];
+static struct keyring *ring;
 
 /* A fresh catalog in a fresh temporary directory, opened read-write. */
 static struct catalog *fresh(void)
@@ -27,10 +28,17 @@ static struct catalog *fresh(void)
 		exit(2);
 	}
 	snprintf(dbpath, sizeof dbpath, "%s/catalog.db", tmpdir);
-	for (size_t i = 0; i < sizeof check_value; i++)
-		check_value[i] = (unsigned char)(0xa0 + i);
-	CHECK_INT(catalog_create(dbpath, check_value), 0);
-	CHECK_INT(catalog_open(dbpath, 0, &c), 0);
+	if (!ring) {
+		unsigned char master[KEYS_KEY_LEN];
+
+		for (size_t i = 0; i < sizeof master; i++)
+			master[i] = (unsigned char)(0xa0 + i);
+		CHECK_INT(keys_init(), 0);
+		CHECK_INT(keys_ring_new(master, &ring), 0);
+		keys_check_value(ring, check_value);
+	}
+	CHECK_INT(catalog_create(dbpath, ring), 0);
+	CHECK_INT(catalog_open_keyed(dbpath, 0, ring, &c), 0);
 	CHECK(c != NULL);
 	return c;
 }
@@ -144,15 +152,15 @@ static void test_create_open(void)
 	CHECK_INT(stat(dbpath, &sb), 0);
 	CHECK_INT(sb.st_mode & 0777, 0600);
 	/* Never recreated over an existing vault. */
-	CHECK_INT(catalog_create(dbpath, check_value), EEXIST);
+	CHECK_INT(catalog_create(dbpath, ring), EEXIST);
 	CHECK_INT(catalog_team_add(c, "north"), 0);
 	catalog_close(c);
 
 	/* Reopen: data persisted; read-only connections can read but not
 	 * write. */
-	CHECK_INT(catalog_open(dbpath, 0, &c), 0);
+	CHECK_INT(catalog_open_keyed(dbpath, 0, ring, &c), 0);
 	CHECK_INT(catalog_team_exists(c, "north"), 0);
-	CHECK_INT(catalog_open(dbpath, CATALOG_READONLY, &ro), 0);
+	CHECK_INT(catalog_open_keyed(dbpath, CATALOG_READONLY, ring, &ro), 0);
 	CHECK_INT(catalog_team_exists(ro, "north"), 0);
 	CHECK_INT(catalog_key_check(ro, got), 0);
 	CHECK(memcmp(got, check_value, sizeof got) == 0);
@@ -163,7 +171,7 @@ static void test_create_open(void)
 	/* Read-only with no other connection open (no -wal, no -shm). */
 	catalog_close(c);
 	c = NULL;
-	CHECK_INT(catalog_open(dbpath, CATALOG_READONLY, &ro), 0);
+	CHECK_INT(catalog_open_keyed(dbpath, CATALOG_READONLY, ring, &ro), 0);
 	CHECK_INT(catalog_team_exists(ro, "north"), 0);
 	cleanup(ro);
 }
@@ -176,7 +184,7 @@ static void test_open_refuses(void)
 
 	/* Missing: ENOENT and nothing created. */
 	snprintf(path, sizeof path, "%s/missing.db", tmpdir);
-	CHECK_INT(catalog_open(path, 0, &x), ENOENT);
+	CHECK_INT(catalog_open_keyed(path, 0, ring, &x), ENOENT);
 	CHECK(x == NULL);
 	CHECK(access(path, F_OK) == -1);
 
@@ -189,7 +197,7 @@ static void test_open_refuses(void)
 	for (int i = 0; i < 100; i++)
 		CHECK(write(fd, "0123456789abcdef0123456789abcdef", 32) == 32);
 	close(fd);
-	CHECK_INT(catalog_open(path, 0, &x), EINVAL);
+	CHECK_INT(catalog_open_keyed(path, 0, ring, &x), EINVAL);
 	CHECK(x == NULL);
 	unlink(path);
 
@@ -201,7 +209,7 @@ static void test_open_refuses(void)
 		snprintf(cmd, sizeof cmd,
 			 "sqlite3 '%s' 'CREATE TABLE t(x)' 2>/dev/null", path);
 		if (system(cmd) == 0) {
-			CHECK_INT(catalog_open(path, 0, &x), EINVAL);
+			CHECK_INT(catalog_open_keyed(path, 0, ring, &x), EINVAL);
 			CHECK(x == NULL);
 		}
 		unlink(path);
@@ -217,7 +225,7 @@ static void test_open_refuses(void)
 			 "sqlite3 '%s' 'PRAGMA user_version = 99' >/dev/null",
 			 dbpath);
 		CHECK_INT(system(cmd), 0);
-		CHECK_INT(catalog_open(dbpath, 0, &x), EINVAL);
+		CHECK_INT(catalog_open_keyed(dbpath, 0, ring, &x), EINVAL);
 		CHECK(x == NULL);
 	}
 	cleanup(c);
@@ -620,16 +628,23 @@ static void test_key_store_rows(void)
 	snprintf(r.by, sizeof r.by, "admin");
 	snprintf(r.reason, sizeof r.reason, "court order 12/2026");
 	CHECK_INT(catalog_restriction_put(c, &r), 0);
+	/* The key store's row is the record; the call row decides. */
+	CHECK_INT(catalog_call_get(c, num, &out), 0);
+	CHECK_INT(out.restricted, 0);
+	CHECK_INT(catalog_call_restrict(c, num, CALL_UNTIL_LIFTED), 0);
 	CHECK_INT(catalog_call_get(c, num, &out), 0);
 	CHECK_INT(out.restricted, 1);
+	CHECK(out.restricted_until == CALL_UNTIL_LIFTED);
 	CHECK_INT(catalog_restriction_get(c, num, &back), 0);
 	CHECK_STR(back.reason, "court order 12/2026");
 	CHECK(back.until_ms == 0);
 	/* A restriction whose end has passed no longer holds. */
 	r.until_ms = 1000;
 	CHECK_INT(catalog_restriction_put(c, &r), 0);
+	CHECK_INT(catalog_call_restrict(c, num, 1000), 0);
 	CHECK_INT(catalog_call_get(c, num, &out), 0);
 	CHECK_INT(out.restricted, 0);
+	CHECK_INT(catalog_call_restrict(c, num + 1000, 0), ENOENT);
 	CHECK_INT(catalog_restriction_del(c, num), 0);
 	CHECK_INT(catalog_restriction_del(c, num), ENOENT);
 
@@ -674,7 +689,7 @@ static void test_call_numbers(void)
 	CHECK_INT(catalog_call_num_next(c, &n), 0);
 	CHECK_INT(n, 503);
 	catalog_close(c);
-	CHECK_INT(catalog_open(dbpath, 0, &c), 0);
+	CHECK_INT(catalog_open_keyed(dbpath, 0, ring, &c), 0);
 	CHECK_INT(catalog_call_num_next(c, &n), 0);
 	CHECK_INT(n, 504);
 	cleanup(c);
@@ -952,7 +967,7 @@ static void test_two_connections(void)
 	uint64_t n1 = 0, n2 = 0;
 	int64_t v = 0;
 
-	CHECK_INT(catalog_open(dbpath, 0, &r2), 0);
+	CHECK_INT(catalog_open_keyed(dbpath, 0, ring, &r2), 0);
 	CHECK_INT(catalog_team_add(w, "north"), 0);
 	CHECK_INT(catalog_team_exists(r2, "north"), 0);
 
@@ -981,7 +996,7 @@ static void test_busy_writer(void)
 	struct catalog *w = fresh(), *w2 = NULL;
 	uint64_t n;
 
-	CHECK_INT(catalog_open(dbpath, 0, &w2), 0);
+	CHECK_INT(catalog_open_keyed(dbpath, 0, ring, &w2), 0);
 	CHECK_INT(catalog_begin(w), 0);
 	CHECK_INT(catalog_call_num_next(w, &n), 0);
 	CHECK_INT(catalog_team_add(w2, "blocked"), EBUSY);
@@ -991,9 +1006,241 @@ static void test_busy_writer(void)
 	cleanup(w);
 }
 
+/* --- row authentication ------------------------------------------------ */
+
+/* Runs SQL with the sqlite3 tool on the catalog (or, with `ks`, the key
+ * store): what someone with write access to the vault directory can do. */
+static void tamper(int ks, const char *sql)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof cmd, "sqlite3 '%s/%s' \"%s\" >/dev/null", tmpdir,
+		 ks ? "keystore.db" : "catalog.db", sql);
+	CHECK_INT(system(cmd), 0);
+}
+
+static int forged_cb(void *ctx, const char *table, const char *row)
+{
+	(void)table;
+	(void)row;
+	return collect(ctx, 0);
+}
+
+/* The directory and calls of the tamper tests: agents aino (1001, team
+ * t) and eve (1002), supervisor sam of t, supervisor sid of nothing,
+ * admin grant to gid 5000; calls 1 (aino's) and 2 (aino's, restricted),
+ * day 20419. */
+static struct catalog *tamper_fixture(uint32_t *aino, uint32_t *eve)
+{
+	struct catalog *c = fresh();
+	struct catalog_user u;
+	struct call_record rec;
+	uint64_t num;
+
+	CHECK_INT(catalog_team_add(c, "t"), 0);
+	make_user(&u, "aino", 1001, ROLE_AGENT, "t");
+	CHECK_INT(catalog_user_add(c, &u), 0);
+	make_user(&u, "eve", 1002, ROLE_AGENT, "");
+	CHECK_INT(catalog_user_add(c, &u), 0);
+	make_user(&u, "sam", 1003, ROLE_SUPERVISOR, "");
+	snprintf(u.supervises[0], sizeof u.supervises[0], "t");
+	u.nsupervises = 1;
+	CHECK_INT(catalog_user_add(c, &u), 0);
+	make_user(&u, "sid", 1004, ROLE_SUPERVISOR, "");
+	CHECK_INT(catalog_user_add(c, &u), 0);
+	CHECK_INT(catalog_grant_add(c, ROLE_ADMIN, 5000), 0);
+	CHECK_INT(catalog_agent_id(c, "aino", aino), 0);
+	CHECK_INT(catalog_agent_id(c, "eve", eve), 0);
+	for (int i = 0; i < 2; i++) {
+		CHECK_INT(catalog_call_num_next(c, &num), 0);
+		make_call(&rec, num, 20419, *aino, 1000 + i);
+		CHECK_INT(catalog_call_insert(c, &rec), 0);
+	}
+	CHECK_INT(catalog_call_restrict(c, 2, CALL_UNTIL_LIFTED), 0);
+	return c;
+}
+
+/* Every kind of edit of a row that decides who sees what is refused, and
+ * verify lists it; untouched rows still read. */
+static void test_forged_rows(void)
+{
+	struct ints found = { .n = 0 }, bad = { .n = 0 };
+	struct call_record out;
+	struct catalog_user got;
+	uint32_t aino = 0, eve = 0, gid = 6000;
+	unsigned roles = 0;
+	uint64_t checked = 0;
+	int needed = 0;
+	char sql[256];
+	struct catalog *c = tamper_fixture(&aino, &eve);
+
+	CHECK_INT(catalog_verify_rows(c, forged_cb, &bad, &checked), 0);
+	CHECK_INT(bad.n, 0);
+	CHECK(checked >= 2 + 4 + 4 + 1 + 1);
+
+	/* A call moved to another agent: nobody is shown it. */
+	snprintf(sql, sizeof sql, "UPDATE calls SET agent_id = %u,"
+		 " agent = 'eve' WHERE num = 1", eve);
+	tamper(0, sql);
+	CHECK_INT(catalog_call_get(c, 1, &out), EBADMSG);
+	CHECK_INT(catalog_calls_of(c, 20419, eve, call_cb, &found), 0);
+	CHECK_INT(found.n, 0);
+
+	/* Its start moved so that the sweep passes it by: the day's key
+	 * tree is not kept for it (call 2 has no own key here either, but
+	 * is forged below). */
+	tamper(0, "UPDATE calls SET mac = (SELECT mac FROM calls"
+		  " WHERE num = 2) WHERE num = 1");
+	CHECK_INT(catalog_call_get(c, 1, &out), EBADMSG);
+
+	/* A restriction lifted by hand, in the row or the key store. */
+	tamper(1, "DELETE FROM restrictions");
+	CHECK_INT(catalog_call_get(c, 2, &out), 0);
+	CHECK_INT(out.restricted, 1);
+	tamper(0, "UPDATE calls SET restricted_until = 0 WHERE num = 2");
+	CHECK_INT(catalog_call_get(c, 2, &out), EBADMSG);
+	CHECK_INT(catalog_day_needs_epoch(c, 20419, &needed), 0);
+	CHECK_INT(needed, 0);
+
+	/* A user made admin, or given another's uid. */
+	tamper(0, "UPDATE users SET role = 'admin' WHERE login = 'eve'");
+	CHECK_INT(catalog_user_by_uid(c, 1002, &got), EBADMSG);
+	tamper(0, "UPDATE users SET uid = 1009 WHERE login = 'aino';"
+		  " UPDATE users SET uid = 1001 WHERE login = 'sam'");
+	CHECK_INT(catalog_user_by_uid(c, 1001, &got), EBADMSG);
+	CHECK_INT(catalog_user_get(c, "aino", &got), EBADMSG);
+
+	/* An agent id handed to another login. */
+	tamper(0, "PRAGMA foreign_keys = OFF;"
+		  " DELETE FROM agents WHERE login = 'eve';"
+		  " UPDATE agents SET login = 'eve' WHERE login = 'aino'");
+	CHECK_INT(catalog_agent_id(c, "eve", &gid), EBADMSG);
+	CHECK_INT(catalog_agent_login(c, aino, sql), EBADMSG);
+
+	/* A supervisor given a team, and a group given a role. */
+	tamper(0, "INSERT INTO supervises (login, team) VALUES ('sid', 't')");
+	CHECK_INT(catalog_user_get(c, "sid", &got), 0);
+	CHECK_INT(got.nsupervises, 0);
+	tamper(0, "INSERT INTO grants (role, gid) VALUES ('admin', 6000)");
+	gid = 6000;
+	CHECK_INT(catalog_grant_roles(c, &gid, 1, &roles), 0);
+	CHECK_INT(roles, 0);
+	gid = 5000;
+	CHECK_INT(catalog_grant_roles(c, &gid, 1, &roles), 0);
+	CHECK_INT(roles, ROLE_ADMIN);
+
+	/* A planted tombstone would make the sweep erase call 1. */
+	tamper(1, "INSERT INTO tombstones (num, day, erased_ms)"
+		  " VALUES (1, 20419, 5)");
+	CHECK_INT(catalog_tombstoned(c, 1), ENOENT);
+
+	bad.n = 0;
+	CHECK_INT(catalog_verify_rows(c, forged_cb, &bad, &checked), 0);
+	/* calls 1 and 2, users aino/eve/sam, agents (1 'eve'), supervises
+	 * sid, grant 6000, tombstone 1. */
+	CHECK_INT(bad.n, 9);
+	cleanup(c);
+}
+
+/* Without the key a connection can neither read nor write those rows. */
+static void test_rows_need_key(void)
+{
+	struct catalog *c = fresh(), *plain = NULL;
+	struct call_record rec, out;
+	struct catalog_user u;
+	uint64_t num = 0, checked;
+	struct ints bad = { .n = 0 };
+
+	CHECK_INT(catalog_call_num_next(c, &num), 0);
+	make_call(&rec, num, 20419, 1, 1000);
+	CHECK_INT(catalog_call_insert(c, &rec), 0);
+	CHECK_INT(catalog_open(dbpath, 0, &plain), 0);
+	if (plain) {
+		CHECK_INT(catalog_call_get(plain, num, &out), EPERM);
+		make_user(&u, "aino", 1001, ROLE_AGENT, "");
+		CHECK_INT(catalog_user_add(plain, &u), EPERM);
+		CHECK_INT(catalog_grant_add(plain, ROLE_ADMIN, 1), EPERM);
+		CHECK_INT(catalog_verify_rows(plain, forged_cb, &bad, &checked),
+			  EPERM);
+		/* What it is for still works. */
+		CHECK_INT(catalog_team_add(plain, "t"), 0);
+	}
+	catalog_close(plain);
+	cleanup(c);
+}
+
+/* A catalog of schema 1 (before row authentication) is upgraded by the
+ * first keyed read-write open, which signs its rows and moves its
+ * restrictions into them; nothing else may upgrade it. */
+static void test_upgrade_signs_rows(void)
+{
+	struct catalog *c = fresh(), *x = NULL;
+	struct catalog_restriction r = { .num = 2, .since_ms = 1 };
+	struct catalog_user u, got;
+	struct keyring *other = NULL;
+	unsigned char master[KEYS_KEY_LEN];
+	struct call_record rec, out;
+	struct ints bad = { .n = 0 };
+	uint64_t num, checked = 0;
+	uint32_t aino = 0;
+
+	make_user(&u, "aino", 1001, ROLE_AGENT, "");
+	CHECK_INT(catalog_user_add(c, &u), 0);
+	CHECK_INT(catalog_agent_id(c, "aino", &aino), 0);
+	CHECK_INT(catalog_grant_add(c, ROLE_BACKUP, 7000), 0);
+	for (int i = 0; i < 2; i++) {
+		CHECK_INT(catalog_call_num_next(c, &num), 0);
+		make_call(&rec, num, 20419, aino, 1000 + i);
+		CHECK_INT(catalog_call_insert(c, &rec), 0);
+	}
+	snprintf(r.by, sizeof r.by, "admin");
+	snprintf(r.reason, sizeof r.reason, "hold");
+	CHECK_INT(catalog_restriction_put(c, &r), 0);
+	CHECK_INT(catalog_tombstone_put(c, 9, 20419, 5), 0);
+	catalog_close(c);
+	c = NULL;
+	/* Back to schema 1, as session 2's callvault wrote it. */
+	tamper(0, "ALTER TABLE calls DROP COLUMN mac;"
+		  " ALTER TABLE calls DROP COLUMN restricted_until;"
+		  " ALTER TABLE users DROP COLUMN mac;"
+		  " ALTER TABLE agents DROP COLUMN mac;"
+		  " ALTER TABLE supervises DROP COLUMN mac;"
+		  " ALTER TABLE grants DROP COLUMN mac;"
+		  " PRAGMA user_version = 1");
+	tamper(1, "ALTER TABLE restrictions DROP COLUMN mac;"
+		  " ALTER TABLE tombstones DROP COLUMN mac;"
+		  " PRAGMA user_version = 1");
+
+	CHECK_INT(catalog_open(dbpath, 0, &x), EINVAL);
+	CHECK_INT(catalog_open_keyed(dbpath, CATALOG_READONLY, ring, &x),
+		  EINVAL);
+	memset(master, 0x5a, sizeof master);
+	CHECK_INT(keys_ring_new(master, &other), 0);
+	CHECK_INT(catalog_open_keyed(dbpath, 0, other, &x), EACCES);
+	keys_ring_free(other);
+	CHECK(x == NULL);
+
+	CHECK_INT(catalog_open_keyed(dbpath, 0, ring, &c), 0);
+	if (!c)
+		return;
+	CHECK_INT(catalog_verify_rows(c, forged_cb, &bad, &checked), 0);
+	CHECK_INT(bad.n, 0);
+	CHECK(checked >= 2 + 1 + 1 + 1 + 1 + 1);
+	CHECK_INT(catalog_user_by_uid(c, 1001, &got), 0);
+	CHECK_INT(catalog_call_get(c, 1, &out), 0);
+	CHECK_INT(out.restricted, 0);
+	CHECK_INT(catalog_call_get(c, 2, &out), 0);
+	CHECK_INT(out.restricted, 1);
+	CHECK(out.restricted_until == CALL_UNTIL_LIFTED);
+	CHECK_INT(catalog_tombstoned(c, 9), 0);
+	cleanup(c);
+}
+
 TEST_MAIN("catalog", T(test_create_open), T(test_open_refuses),
 	  T(test_teams), T(test_users), T(test_agent_ids),
 	  T(test_supervises), T(test_grants), T(test_roles), T(test_epochs), T(test_key_store_rows),
 	  T(test_call_numbers), T(test_call_roundtrip), T(test_listings),
 	  T(test_reentrant), T(test_directory_version),
-	  T(test_two_connections), T(test_busy_writer))
+	  T(test_two_connections), T(test_busy_writer),
+	  T(test_forged_rows), T(test_rows_need_key),
+	  T(test_upgrade_signs_rows))

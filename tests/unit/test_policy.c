@@ -141,7 +141,8 @@ static void supervisor_of_empty_teams(void)
 static void resolve_from_the_directory(void)
 {
 	char dir[] = "/tmp/cv-policy-XXXXXX", path[64];
-	unsigned char check[KEYS_CHECK_LEN] = { 1 };
+	unsigned char master[KEYS_KEY_LEN] = { 1 };
+	struct keyring *ring = NULL;
 	struct catalog *c = NULL;
 	struct catalog_user u;
 	struct principal p;
@@ -149,8 +150,10 @@ static void resolve_from_the_directory(void)
 
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof path, "%s/catalog.db", dir);
-	CHECK_INT(catalog_create(path, check), 0);
-	CHECK_INT(catalog_open(path, 0, &c), 0);
+	CHECK_INT(keys_init(), 0);
+	CHECK_INT(keys_ring_new(master, &ring), 0);
+	CHECK_INT(catalog_create(path, ring), 0);
+	CHECK_INT(catalog_open_keyed(path, 0, ring, &c), 0);
 	if (!c)
 		return;
 	CHECK_INT(catalog_team_add(c, "a"), 0);
@@ -204,6 +207,7 @@ static void resolve_from_the_directory(void)
 	policy_release(&p);
 
 	catalog_close(c);
+	keys_ring_free(ring);
 	snprintf(path, sizeof path, "rm -rf %s", dir);
 	CHECK_INT(system(path), 0);
 }

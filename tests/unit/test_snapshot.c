@@ -99,7 +99,7 @@ static void setup(struct fixture *f, size_t config_len)
 	keys_check_value(f->ring, f->check);
 
 	path_in(f->dir, "catalog.db", p, sizeof p);
-	CHECK_INT(catalog_create(p, f->check), 0);
+	CHECK_INT(catalog_create(p, f->ring), 0);
 	CHECK_INT(catalog_open(p, 0, &c), 0);
 	if (c) {
 		CHECK_INT(catalog_team_add(c, "t1"), 0);
