@@ -18,9 +18,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OPUS_FRAME_MS 20
-#define OPUS_MAX_PACKET 4000	/* > 1275 bytes * 2 channels, with margin */
-#define PACKETS_PER_PAGE 50	/* one page per second of audio */
+/* Packets of 120 ms, 41 to an Ogg page, because the register keeps calls
+ * for months and the bytes stored per call-hour are its cost. Ogg spends a
+ * lacing byte per packet (two from 255 bytes on) and 27 bytes and the
+ * lacing table per page: with 20 ms packets (about 33 bytes at 16 kbit/s)
+ * and a page a second that was 4.7% on top of the Opus payload; with 120
+ * ms packets (SILK codes two 60 ms frames, repacketised) and 4.92 s pages
+ * it is 0.9% (docs/format.md, "Audio"). Longer pages would save a little
+ * more (0.7% at 10 s), but opusinfo warns, and exits 1, from 5 s of audio
+ * on a page. On a synthetic hour of two-talker speech at 16 kbit/s and
+ * complexity 3 the encoder also spends 6% fewer payload bytes than at 20
+ * ms, for a mean log-spectral distance 0.06 dB worse; at equal payload
+ * bytes 120 ms is 0.07 dB better. Latency does not matter: nothing plays
+ * the stream while it is written. */
+#define OPUS_FRAME_MS 120
+#define PAGE_PACKETS ((5000 - 1) / OPUS_FRAME_MS)	/* < 5 s a page */
+#define OGG_PAGE_MAX 65025	/* 255 lacing values of 255 bytes */
+#define OPUS_MAX_PACKET 8000	/* 120 ms: up to 6 frames of 1275 bytes */
 #define OGG_SERIAL 0x63766c74	/* "cvlt": fixed, so output is reproducible */
 #define RESAMPLE_QUALITY SPEEX_RESAMPLER_QUALITY_DEFAULT
 #define RESAMPLE_CHUNK 1024	/* input frames per resampler call */
@@ -54,7 +68,7 @@ struct audio_encoder {
 	uint64_t in_frames;	/* pushed, at rate */
 	uint64_t fed;		/* frames given to the encoder */
 	uint64_t packets;	/* audio packets handed to the Ogg stream */
-	int page_packets;	/* packets since the last page flush */
+	int page_packets;	/* packets since the last page was closed */
 	int headers_done;
 	int finished;
 	int err;		/* sticky: once failed, always failed */
@@ -99,13 +113,16 @@ int audio_bad(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- Encoding and muxing ---------------------------------------------- */
 
+/* Writes out the pages libogg has filled (255 lacing values, which only
+ * packets of high bitrates reach before PAGE_PACKETS), or with flush all
+ * pending packets. libogg's own defaults would close pages at 4 KiB. */
 static int enc_write_pages(struct audio_encoder *e, int flush)
 {
 	ogg_page og;
 	int err;
 
-	while (flush ? ogg_stream_flush(&e->os, &og) :
-		       ogg_stream_pageout(&e->os, &og)) {
+	while (flush ? ogg_stream_flush_fill(&e->os, &og, OGG_PAGE_MAX) :
+		       ogg_stream_pageout_fill(&e->os, &og, OGG_PAGE_MAX)) {
 		err = e->sink(e->sink_ctx, og.header, (size_t)og.header_len);
 		if (!err)
 			err = e->sink(e->sink_ctx, og.body,
@@ -185,7 +202,7 @@ static int enc_submit_held(struct audio_encoder *e, int64_t granule, int eos)
 		return err;
 	e->packets++;
 	e->held_len = 0;
-	if (eos || ++e->page_packets >= PACKETS_PER_PAGE) {
+	if (eos || ++e->page_packets >= PAGE_PACKETS) {
 		e->page_packets = 0;
 		return enc_write_pages(e, 1);
 	}
