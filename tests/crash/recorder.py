@@ -39,6 +39,7 @@ class Stop(Exception):
 
 def emit(ev, **kw):
     kw["ev"] = ev
+    kw["t"] = time.time()
     os.write(1, (json.dumps(kw) + "\n").encode())
 
 
