@@ -702,11 +702,50 @@ int vault_call_key_new(struct vault *v, struct catalog *c,
 	return keys_call_key(v->ring, rec->day, &root, rec->num, out);
 }
 
+/* Each thread keeps one guarded key buffer for vault_blob_open(), wiped
+ * after every use and freed when the thread exits: a sodium_malloc() and
+ * sodium_free() per open of a recording cost more than deriving its key. */
+static pthread_key_t open_key_tls;
+static pthread_once_t open_key_once = PTHREAD_ONCE_INIT;
+static int open_key_ok;
+
+static void open_key_free(void *p)
+{
+	struct secret s = { p };
+
+	keys_secret_free(&s);
+}
+
+static void open_key_init(void)
+{
+	open_key_ok = pthread_key_create(&open_key_tls, open_key_free) == 0;
+}
+
+/* The calling thread's key buffer; .b NULL on ENOMEM. *owned: the caller
+ * frees it (no thread-local storage). */
+static struct secret open_key_get(int *owned)
+{
+	struct secret s = { NULL };
+
+	*owned = 0;
+	pthread_once(&open_key_once, open_key_init);
+	if (open_key_ok)
+		s.b = pthread_getspecific(open_key_tls);
+	if (s.b)
+		return s;
+	s = keys_secret_new();
+	if (s.b && open_key_ok &&
+	    pthread_setspecific(open_key_tls, s.b) == 0)
+		return s;
+	*owned = 1;
+	return s;
+}
+
 int vault_blob_open(struct vault *v, const struct call_record *rec,
 		    struct blob_reader **out)
 {
-	struct secret key = keys_secret_new();
-	int fd = -1, rc;
+	int owned, fd = -1, rc;
+	struct secret key = open_key_get(&owned);
 
 	*out = NULL;
 	if (!key.b)
@@ -719,6 +758,8 @@ int vault_blob_open(struct vault *v, const struct call_record *rec,
 		goto out;
 	rc = blob_open(fd, key.b, out, NULL, NULL); /* takes fd */
 out:
-	keys_secret_free(&key);
+	explicit_bzero(key.b, KEYS_KEY_LEN);
+	if (owned)
+		keys_secret_free(&key);
 	return rc;
 }

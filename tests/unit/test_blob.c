@@ -135,7 +135,8 @@ static int read_matches(struct blob_reader *r, const unsigned char *ref,
 
 static void test_round_trip(void)
 {
-	static const size_t sizes[] = { 0, 1, CS - 1, CS, CS + 1, BIG };
+	static const size_t sizes[] = { 0, 1, CS - 1, CS, CS + 1, 2 * CS,
+					BIG, 20 * CS + 3 };
 	unsigned char key[32];
 	const char *meta = "{\"call\":\"c-000042\",\"agent\":\"anna\"}";
 
@@ -186,6 +187,13 @@ static void test_round_trip(void)
 		for (uint64_t c = 1; c <= size / CS; c++)
 			if (!read_matches(r, ref, size, c * CS - 5, 10) ||
 			    !read_matches(r, ref, size, c * CS - 1, CS + 2))
+				bad++;
+		/* Runs of whole chunks, shorter and longer than one
+		 * batched read, ending on the last chunk or before it. */
+		for (uint64_t c = 0; c <= size / CS; c++)
+			if (!read_matches(r, ref, size, c * CS, 3 * CS) ||
+			    !read_matches(r, ref, size, c * CS, 18 * CS) ||
+			    !read_matches(r, ref, size, c * CS, 2 * CS + 7))
 				bad++;
 		for (int i = 0; i < 300; i++) {
 			uint64_t off = randombytes_uniform((uint32_t)size + 50);
@@ -249,6 +257,23 @@ static void expect_bad_chunk(uint64_t bad_chunk)
 	CHECK_INT(blob_pread(r, buf, sizeof buf, bad_chunk * CS - 50 +
 						     (bad_chunk ? 0 : 50)),
 		  -EIO);
+	/* A read of whole chunks (one preadv, decrypted in place) that
+	 * includes the bad chunk fails as a whole and leaves no plaintext
+	 * of the good chunks before it in the caller's buffer. */
+	{
+		unsigned char *all = malloc(BIG);
+		size_t zero = 0;
+
+		CHECK(all != NULL);
+		if (all) {
+			memset(all, 0xa5, BIG);
+			CHECK_INT(blob_pread(r, all, BIG, 0), -EIO);
+			for (size_t k = 0; k < BIG; k++)
+				zero += all[k] == 0;
+			CHECK_INT(zero, BIG);
+			free(all);
+		}
+	}
 	CHECK_INT(blob_verify(r, record_bad, &bl), EBADMSG);
 	CHECK_INT(bl.n, 1);
 	CHECK_INT(bl.idx[0], bad_chunk);
@@ -493,7 +518,75 @@ static void test_concurrent(void)
 	big_ref = NULL;
 }
 
+/* Readers are reused after blob_close(): a reader opened after another
+ * one was closed must read its own blob with its own key, never the
+ * plaintext the previous one had cached or its key, also when many are
+ * open at once (more than are kept for reuse). */
+static void test_reuse_after_close(void)
+{
+	unsigned char ka[32], kb[32], buf[100];
+	unsigned char *da = random_data(2 * CS), *db = random_data(2 * CS);
+	struct blob_reader *r = NULL, *many[40] = { NULL };
+
+	randombytes_buf(ka, sizeof ka);
+	randombytes_buf(kb, sizeof kb);
+	CHECK(write_blob(path_of("b.cvb"), ka, 1, 20001, da, 2 * CS, NULL,
+			 NULL) == 0);
+	CHECK(write_blob(path_of("c.cvb"), kb, 2, 20001, db, 2 * CS, NULL,
+			 NULL) == 0);
+	for (int round = 0; round < 3; round++) {
+		/* A partial read fills the reader's chunk cache. */
+		CHECK_INT(open_blob(path_of("b.cvb"), ka, &r), 0);
+		if (!r)
+			break;
+		CHECK_INT(blob_pread(r, buf, sizeof buf, CS + 10),
+			  (long)sizeof buf);
+		CHECK(memcmp(buf, da + CS + 10, sizeof buf) == 0);
+		blob_close(r);
+		r = NULL;
+		/* The same chunk index of the other blob. */
+		CHECK_INT(open_blob(path_of("c.cvb"), kb, &r), 0);
+		if (!r)
+			break;
+		CHECK_INT(blob_pread(r, buf, sizeof buf, CS + 10),
+			  (long)sizeof buf);
+		CHECK(memcmp(buf, db + CS + 10, sizeof buf) == 0);
+		blob_close(r);
+		r = NULL;
+		/* The key of the blob closed before does not open this one. */
+		CHECK_INT(open_blob(path_of("c.cvb"), ka, &r), EBADMSG);
+		CHECK(r == NULL);
+	}
+	for (int i = 0; i < 40; i++) {
+		CHECK_INT(open_blob(path_of(i % 2 ? "b.cvb" : "c.cvb"),
+				    i % 2 ? ka : kb, &many[i]), 0);
+		if (!many[i])
+			continue;
+		CHECK_INT(blob_pread(many[i], buf, sizeof buf, 5),
+			  (long)sizeof buf);
+		CHECK(memcmp(buf, (i % 2 ? da : db) + 5, sizeof buf) == 0);
+	}
+	for (int i = 0; i < 40; i++) {
+		blob_close(many[i]);
+		many[i] = NULL;
+	}
+	for (int i = 0; i < 40; i++) {
+		CHECK_INT(open_blob(path_of(i % 2 ? "b.cvb" : "c.cvb"),
+				    i % 2 ? ka : kb, &many[i]), 0);
+		if (!many[i])
+			continue;
+		CHECK_INT(blob_pread(many[i], buf, sizeof buf, CS - 50),
+			  (long)sizeof buf);
+		CHECK(memcmp(buf, (i % 2 ? da : db) + CS - 50,
+			     sizeof buf) == 0);
+	}
+	for (int i = 0; i < 40; i++)
+		blob_close(many[i]);
+	free(da);
+	free(db);
+}
+
 TEST_MAIN("blob", T(test_round_trip), T(test_tamper_header),
 	  T(test_tamper_chunk), T(test_tamper_trailer), T(test_swaps),
 	  T(test_truncate_extend), T(test_wrong_key_and_garbage),
-	  T(test_concurrent))
+	  T(test_concurrent), T(test_reuse_after_close))
