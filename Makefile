@@ -12,6 +12,9 @@
 #   make check-packaging  deb + lintian + install/remove here + unit + rpm
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each
 #   make check-fuzz every target briefly, and the regression inputs
+#   make soak       10 minutes of 50 recorders, 20 readers and the sweeper
+#                   on the sanitized build (docs/soak.md)
+#   make soak-valgrind  a short soak with the daemon under valgrind memcheck
 #   make SANITIZE=address,undefined   any build with sanitizers
 
 PREFIX ?= /usr
@@ -49,7 +52,7 @@ DEPS_BUILD := build-essential pkg-config libfuse3-dev fuse3 libsodium-dev \
 	libopus-dev libogg-dev libsndfile1-dev libsqlite3-dev libjansson-dev \
 	libinih-dev libspeexdsp-dev
 DEPS_TEST := python3 python3-pytest sox ffmpeg opus-tools attr rsync restic \
-	sqlite3 util-linux procps psmisc coreutils findutils tar
+	sqlite3 util-linux procps psmisc coreutils findutils tar valgrind
 DEPS_BENCH := gocryptfs
 # make deb / rpm / check-packaging; systemd for systemd-analyze verify.
 DEPS_PACKAGING := dpkg-dev debhelper fakeroot lintian scdoc rpm systemd \
@@ -61,7 +64,7 @@ DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH) $(DEPS_PACKAGING) \
 	$(DEPS_FUZZ)
 
 .PHONY: all check check-unit check-integration demo demo-stop bench deps \
-	crash \
+	crash soak soak-valgrind \
 	install clean format deb rpm check-packaging fuzz check-fuzz \
 	fuzz-build
 
@@ -113,6 +116,25 @@ crash: deps
 		build/check/callvault
 	CALLVAULT_BIN=$(abspath build/check/callvault) \
 		tests/crash/crashloop --iterations $(CRASH_ITERATIONS)
+
+# Soak, long mode (docs/soak.md): SOAK_SECONDS of 50 recorders, 20 readers
+# of every role and the sweeper with short retention, on the sanitized
+# build. make check runs 60 s (test_soak.py).
+SOAK_SECONDS ?= 600
+soak: deps
+	$(MAKE) BUILD=build/check SANITIZE=address,undefined WERROR=1 \
+		build/check/callvault
+	CALLVAULT_BIN=$(abspath build/check/callvault) \
+		tests/soak/soak --seconds $(SOAK_SECONDS)
+
+# The same with the daemon under valgrind memcheck, on a plain -O1 -g
+# build (valgrind and ASan do not mix): shorter, with fewer workers.
+SOAK_VALGRIND_SECONDS ?= 120
+soak-valgrind: deps
+	$(MAKE) BUILD=build/valgrind CFLAGS="-O1 -g" WERROR=1 \
+		build/valgrind/callvault
+	CALLVAULT_BIN=$(abspath build/valgrind/callvault) \
+		tests/soak/soak --valgrind --seconds $(SOAK_VALGRIND_SECONDS)
 
 # libFuzzer targets (docs/fuzzing.md): tests/fuzz/fuzz_NAME.c, built with
 # clang into build/fuzz/ against the library compiled for coverage with
