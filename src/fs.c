@@ -108,6 +108,11 @@ struct fs_file {
 	size_t json_len;
 	int fd;                   /* TREE_ENC_BLOB, TREE_ENC_SNAPSHOT */
 	atomic_int read_warned;   /* a read error was logged */
+	/* A recording, its .json or a blob: who opened which inode, and its
+	 * attributes then (open_attr()). ino 0: not remembered. */
+	fuse_ino_t ino;
+	uint32_t uid;
+	struct stat st;
 };
 
 static int is_enc_file(enum tree_kind k)
@@ -152,6 +157,31 @@ static void file_track(struct fs *fs, struct fs_file *f)
 		fs->files->prev = f;
 	fs->files = f;
 	pthread_mutex_unlock(&fs->lock);
+}
+
+/* The attributes of `ino` when `uid` opened it, if a file of it that
+ * `uid` opened is still open: 0 or ENOENT. An open file keeps working
+ * after its call expires, is restricted or erased (docs/access.md), and
+ * the kernel asks for the attributes again (fstat(2), and reads near the
+ * end of the file) without always naming the handle, so the check that
+ * now refuses the caller must not make the open file fail. Only the uid
+ * that opened it is answered. */
+static int open_attr(struct fs *fs, fuse_ino_t ino, uint32_t uid,
+		     struct stat *st)
+{
+	struct fs_file *f;
+	int rc = ENOENT;
+
+	pthread_mutex_lock(&fs->lock);
+	for (f = fs->files; f; f = f->next) {
+		if (f->ino == ino && f->uid == uid) {
+			*st = f->st;
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
 }
 
 static void file_untrack(struct fs *fs, struct fs_file *f)
@@ -895,6 +925,9 @@ static void cv_getattr(fuse_req_t req, fuse_ino_t ino,
 	rc = node_visible(&cl, &n, &rec);
 	if (!rc)
 		rc = node_attr(fs, &cl, &n, &rec, &st);
+	else if (rc == ENOENT && (n.kind == TREE_OPUS || n.kind == TREE_JSON ||
+				  n.kind == TREE_ENC_BLOB))
+		rc = open_attr(fs, ino, cl.p.uid, &st);
 	if (rc)
 		fuse_reply_err(req, rc);
 	else
@@ -1225,6 +1258,11 @@ static int enc_open(struct fs *fs, struct caller *cl,
 		free(f);
 		return rc == ENOENT ? ENOENT : EIO;
 	}
+	if (n->kind == TREE_ENC_BLOB &&
+	    node_attr(fs, cl, n, rec, &f->st) == 0) {
+		f->ino = tree_ino(n);
+		f->uid = cl->p.uid;
+	}
 	file_track(fs, f);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	return 0;
@@ -1312,6 +1350,10 @@ static void cv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			rc = EIO;
 			goto out;
 		}
+	}
+	if (node_attr(fs, &cl, &n, &rec, &f->st) == 0) {
+		f->ino = ino;
+		f->uid = cl.p.uid;
 	}
 	file_track(fs, f);
 	fi->fh = (uint64_t)(uintptr_t)f;

@@ -2,8 +2,9 @@
 by itself, without a remount; the sweep (the mount's, at start and every
 sweep_interval, and `callvault sweep`) then deletes its blob and destroys
 its day's key tree, audited."""
-import os
 import datetime as dt
+import json
+import os
 import time
 
 import cvhelpers as H
@@ -46,6 +47,59 @@ def test_call_vanishes_at_its_expiry(tmp_root, audio, mount):
             assert day not in r["names"], r
         # The call that has not expired is still there.
         assert probe(uid, "stat", m.path(new.rel()))["errno"] == 0
+
+
+HOLD_OPEN = r"""
+import json, os, sys, time
+fds = [os.open(p, os.O_RDONLY) for p in sys.argv[2:]]
+first = [os.read(fd, 100) for fd in fds]
+until = float(sys.argv[1])
+while time.time() < until:
+    time.sleep(0.1)
+out = []
+for fd, head in zip(fds, first):
+    r = {}
+    try:
+        r["size"] = os.fstat(fd).st_size
+        rest = b""
+        while True:
+            b = os.read(fd, 65536)
+            if not b:
+                break
+            rest += b
+        r["len"] = len(head) + len(rest)
+    except OSError as e:
+        r["errno"] = e.errno
+    out.append(r)
+print(json.dumps(out))
+"""
+
+
+def test_open_file_keeps_working_past_expiry(tmp_root, audio, mount):
+    """docs/access.md: the check is at open. A file opened before its
+    call's expiry reads to its end and fstat()s after it, while the path
+    is gone for everyone, the opener included."""
+    v = H.standard_vault(tmp_root, audio)
+    target = (dt.datetime.now(UTC) + dt.timedelta(seconds=8)).replace(
+        microsecond=0)
+    old = v.import_call(audio, "pcm8k", AINO["login"],
+                        H.add_months(target, -6))
+    expires = H.add_months(H.add_months(target, -6), 6)
+    m = mount(v)
+    paths = [m.path(old.rel("opus")), m.path(old.rel("json"))]
+    sizes = [probe(ADA["uid"], "stat", p)["stat"]["size"] for p in paths]
+    until = (expires + dt.timedelta(seconds=1.5)).timestamp()
+    p = H.as_user(ADA["uid"], ADA["uid"], [],
+                  [H.PY, "-I", "-c", HOLD_OPEN, str(until)] + paths,
+                  timeout=60)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    for r, size in zip(got, sizes):
+        assert r.get("errno") is None, got
+        assert r["size"] == size and r["len"] == size, (got, sizes)
+    for uid in (ADA["uid"], AINO["uid"]):
+        for path in paths:
+            assert probe(uid, "stat", path)["errno"] == 2
 
 
 def blob_path(v, call):
