@@ -115,6 +115,31 @@ def one_error_line(p):
     return lines[0]
 
 
+def run_harness(argv, timeout, root, what):
+    """Runs one of the long harnesses (the crash loop, the soak) in its own
+    session with CALLVAULT_BIN set and returns (exit code, output). On a
+    timeout: SIGTERM (it unmounts and stops its children), then SIGKILL
+    of its whole group, a lazy unmount of what it left under `root`, and
+    a failure with the tail of its output."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True,
+                         env=dict(ENV, CALLVAULT_BIN=BIN), cwd="/",
+                         start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGTERM)
+        try:
+            out, _ = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            out, _ = p.communicate(timeout=10)
+        lazy_unmount_under(root)
+        raise AssertionError("%s timed out after %d s:\n%s"
+                             % (what, timeout, tail(out or "", 60)))
+    return p.returncode, out
+
+
 def setpriv_argv(uid, gid, groups, argv):
     g = (["--groups=" + ",".join(str(x) for x in groups)] if groups
          else ["--clear-groups"])

@@ -4,8 +4,6 @@ zero findings, and calls were committed, swept and read. The long mode is
 `make soak` (10 minutes), and `make soak-valgrind` (docs/soak.md)."""
 import os
 import re
-import signal
-import subprocess
 
 import cvhelpers as H
 
@@ -28,25 +26,8 @@ def test_soak_short(tmp_root):
     argv = [H.PY, SOAK, "--seconds", str(SECONDS), "--recorders", "50",
             "--readers", "20", "--workdir", tmp_root,
             "--seed", os.environ.get("CV_SOAK_SEED", "7")]
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True,
-                         env=dict(H.ENV, CALLVAULT_BIN=H.BIN), cwd="/",
-                         start_new_session=True)
-    try:
-        out, _ = p.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        # SIGTERM first: the soak unmounts and stops its children.
-        p.send_signal(signal.SIGTERM)
-        try:
-            out, _ = p.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            out, _ = p.communicate(timeout=10)
-        H.lazy_unmount_under(tmp_root)
-        raise AssertionError("soak timed out after %d s:\n%s"
-                             % (TIMEOUT, H.tail(out or "", 60)))
-    assert p.returncode == 0, "soak exit %d:\n%s" % (p.returncode,
-                                                    H.tail(out, 80))
+    rc, out = H.run_harness(argv, TIMEOUT, tmp_root, "soak")
+    assert rc == 0, "soak exit %d:\n%s" % (rc, H.tail(out, 80))
     assert "0 finding(s)" in out, H.tail(out, 30)
     assert count(out, r"committed (\d+),") > 0, out
     assert count(out, r"swept (\d+) \(by the daemon (\d+)\)") > 0, out
