@@ -508,9 +508,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CALL_REWRITE] =
 		"UPDATE calls SET day = ?2, start_ms = ?3, end_ms = ?4,"
 		" duration_ms = ?5, direction = ?6, service_number = ?7,"
-		" customer_masked = ?8, customer_sealed = ?9, number_hash = ?10,"
-		" agent_id = ?11, agent = ?12, agent_name = ?13,"
-		" agent_uid = ?14, channels = ?15, source_rate = ?16,"
+		" customer_masked = ?8, customer_sealed = ?9,"
+		" number_hash = ?10, agent_id = ?11, agent = ?12,"
+		" agent_name = ?13, agent_uid = ?14, channels = ?15,"
+		" source_rate = ?16,"
 		" size = ?17, ingested_ms = ?18, restricted_until = ?19,"
 		" mac = ?20 WHERE num = ?1",
 	[ST_CALL_GET] = "SELECT " CALL_COLS " FROM calls WHERE num = ?1",
