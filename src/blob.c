@@ -1,7 +1,9 @@
 /* The encrypted container of one call, format version 1 (docs/format.md).
  *
  *   header   64 bytes, authenticated as AD by every chunk and the trailer
- *   chunks   XChaCha20-Poly1305(plaintext chunk) || tag, n = max(1, ceil)
+ *   chunks   AEAD(plaintext chunk) || tag, n = max(1, ceil); the AEAD is
+ *            the header's algorithm: XChaCha20-Poly1305 (1) or, where the
+ *            CPU has AES-NI and PCLMUL, AES-256-GCM (2, 1.5x faster here)
  *   trailer  sealed metadata || tag, le64 plain size, le32 meta length,
  *            8-byte footer magic
  *
@@ -28,8 +30,8 @@
 #define HDR_MAGIC "CVBLOB\r\n"
 #define FOOTER_MAGIC "CVBEND\r\n"
 #define MAGIC_LEN 8
-#define ALG_XCHACHA20POLY1305 1
 #define KEY_LEN crypto_aead_xchacha20poly1305_ietf_KEYBYTES
+/* The header's base nonce; AES-256-GCM uses its first 12 bytes. */
 #define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define FOOTER_LEN 20 /* le64 plain size, le32 meta length, magic */
@@ -57,9 +59,14 @@
 _Static_assert(H_RESERVED + 12 == BLOB_HEADER_LEN, "header layout");
 _Static_assert(NONCE_LEN == 24 && TAG_LEN == 16 && KEY_LEN == 32,
 	       "XChaCha20-Poly1305 sizes");
+_Static_assert(crypto_aead_aes256gcm_NPUBBYTES == 12 &&
+		       crypto_aead_aes256gcm_ABYTES == TAG_LEN &&
+		       crypto_aead_aes256gcm_KEYBYTES == KEY_LEN,
+	       "AES-256-GCM sizes");
 
 struct blob_writer {
 	int fd;                  /* not owned */
+	unsigned alg;            /* BLOB_ALG_* */
 	unsigned char *key;      /* guarded */
 	unsigned char hdr[BLOB_HEADER_LEN];
 	unsigned char *buf;      /* guarded; one chunk of plaintext + tag */
@@ -76,6 +83,7 @@ struct blob_reader {
 	unsigned char *mem;      /* guarded: the chunk cache, then the key */
 	unsigned char *key;      /* in mem */
 	unsigned char hdr[BLOB_HEADER_LEN];
+	unsigned alg;            /* BLOB_ALG_* */
 	uint64_t call_num;
 	uint32_t chunk_size;
 	uint64_t plain_size;
@@ -116,6 +124,71 @@ static void set_err(char *err, size_t errlen, const char *msg)
 {
 	if (err && errlen)
 		snprintf(err, errlen, "%s", msg);
+}
+
+/* Asked at every open: sodium_init() takes a global lock each time, so
+ * the answer is kept. */
+static pthread_once_t aes_once = PTHREAD_ONCE_INIT;
+static int aes_ok;
+
+static void aes_probe(void)
+{
+	/* sodium_init() detects the CPU's features. */
+	aes_ok = sodium_init() >= 0 && crypto_aead_aes256gcm_is_available();
+}
+
+int blob_alg_available(unsigned alg)
+{
+	if (alg == BLOB_ALG_XCHACHA20POLY1305)
+		return 1;
+	if (alg == BLOB_ALG_AES256GCM) {
+		pthread_once(&aes_once, aes_probe);
+		return aes_ok;
+	}
+	return 0;
+}
+
+const char *blob_alg_name(unsigned alg)
+{
+	switch (alg) {
+	case BLOB_ALG_XCHACHA20POLY1305:
+		return "XChaCha20-Poly1305";
+	case BLOB_ALG_AES256GCM:
+		return "AES-256-GCM";
+	}
+	return "unknown";
+}
+
+/* Seals m (may be c) into c and tag under the blob's algorithm; nonce is
+ * the 24-byte nonce of nonce_for(), of which AES-256-GCM takes 12. */
+static void aead_seal(unsigned alg, unsigned char *c, unsigned char *tag,
+		      const unsigned char *m, size_t mlen,
+		      const unsigned char *ad, size_t adlen,
+		      const unsigned char nonce[NONCE_LEN],
+		      const unsigned char *key)
+{
+	if (alg == BLOB_ALG_AES256GCM)
+		crypto_aead_aes256gcm_encrypt_detached(c, tag, NULL, m, mlen,
+						       ad, adlen, NULL, nonce,
+						       key);
+	else
+		crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+			c, tag, NULL, m, mlen, ad, adlen, NULL, nonce, key);
+}
+
+/* Opens c (may be m) with its tag into m: 0, or -1 if it does not
+ * authenticate. */
+static int aead_open(unsigned alg, unsigned char *m, const unsigned char *c,
+		     size_t clen, const unsigned char *tag,
+		     const unsigned char *ad, size_t adlen,
+		     const unsigned char nonce[NONCE_LEN],
+		     const unsigned char *key)
+{
+	if (alg == BLOB_ALG_AES256GCM)
+		return crypto_aead_aes256gcm_decrypt_detached(
+			m, NULL, c, clen, tag, ad, adlen, nonce, key);
+	return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+		m, NULL, c, clen, tag, ad, adlen, nonce, key);
 }
 
 /* The nonce of chunk `index`: the base nonce with its first 8 bytes XORed
@@ -208,7 +281,9 @@ static int read_layout(int fd, struct layout *l, char *err, size_t errlen)
 		set_err(err, errlen, "unsupported blob version");
 		return EINVAL;
 	}
-	if (le16_get(h + H_ALG) != ALG_XCHACHA20POLY1305) {
+	l->info.alg = le16_get(h + H_ALG);
+	if (l->info.alg != BLOB_ALG_XCHACHA20POLY1305 &&
+	    l->info.alg != BLOB_ALG_AES256GCM) {
 		set_err(err, errlen, "unsupported blob algorithm");
 		return EINVAL;
 	}
@@ -261,16 +336,19 @@ int blob_peek(int fd, struct blob_info *info, char *err, size_t errlen)
 /* ---- writer ---- */
 
 int blob_writer_new(int fd, const unsigned char key[32], uint64_t num,
-		    int32_t day, struct blob_writer **out)
+		    int32_t day, unsigned alg, struct blob_writer **out)
 {
 	struct blob_writer *w;
 	int err;
 
 	*out = NULL;
+	if (!blob_alg_available(alg))
+		return ENOTSUP;
 	w = calloc(1, sizeof *w);
 	if (!w)
 		return ENOMEM;
 	w->fd = fd;
+	w->alg = alg;
 	w->key = sodium_malloc(KEY_LEN);
 	w->buf = sodium_malloc(BLOB_CHUNK_SIZE + TAG_LEN);
 	if (!w->key || !w->buf) {
@@ -280,7 +358,7 @@ int blob_writer_new(int fd, const unsigned char key[32], uint64_t num,
 	memcpy(w->key, key, KEY_LEN);
 	memcpy(w->hdr + H_MAGIC, HDR_MAGIC, MAGIC_LEN);
 	le16_put(w->hdr + H_VERSION, BLOB_VERSION);
-	le16_put(w->hdr + H_ALG, ALG_XCHACHA20POLY1305);
+	le16_put(w->hdr + H_ALG, (uint16_t)alg);
 	le32_put(w->hdr + H_CHUNK, BLOB_CHUNK_SIZE);
 	le64_put(w->hdr + H_CALL, num);
 	le32_put(w->hdr + H_DAY, (uint32_t)day);
@@ -304,9 +382,8 @@ static int writer_seal(struct blob_writer *w, int last)
 
 	nonce_for(w->hdr, w->index, nonce);
 	chunk_ad(w->hdr, w->index, last, ad);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(w->buf, NULL, w->buf,
-						   w->fill, ad, sizeof ad,
-						   NULL, nonce, w->key);
+	aead_seal(w->alg, w->buf, w->buf + w->fill, w->buf, w->fill, ad,
+		  sizeof ad, nonce, w->key);
 	err = fdio_pwrite_all(w->fd, w->buf, w->fill + TAG_LEN, w->file_size);
 	if (err)
 		return err;
@@ -370,9 +447,8 @@ int blob_writer_finish(struct blob_writer *w, const void *meta,
 	}
 	nonce_for(w->hdr, TRAILER_INDEX, nonce);
 	trailer_ad(w->hdr, w->plain_size, (uint32_t)meta_len, ad);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(sealed, NULL, meta,
-						   meta_len, ad, sizeof ad,
-						   NULL, nonce, w->key);
+	aead_seal(w->alg, sealed, sealed + meta_len, meta, meta_len, ad,
+		  sizeof ad, nonce, w->key);
 	le64_put(foot, w->plain_size);
 	le32_put(foot + 8, (uint32_t)meta_len);
 	memcpy(foot + 12, FOOTER_MAGIC, MAGIC_LEN);
@@ -506,11 +582,9 @@ static int open_chunk(struct blob_reader *r, uint64_t i, unsigned char *plain,
 
 	nonce_for(r->hdr, i, nonce);
 	chunk_ad(r->hdr, i, i + 1 == r->nchunks, ad);
-	/* libsodium checks the tag before it decrypts, and wipes the
-	 * output on failure. */
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-		    plain, NULL, plain, len, tag, ad, sizeof ad, nonce,
-		    r->key) != 0)
+	/* On failure the caller wipes whatever `plain` holds. */
+	if (aead_open(r->alg, plain, plain, len, tag, ad, sizeof ad, nonce,
+		      r->key) != 0)
 		return EBADMSG;
 	return 0;
 }
@@ -589,6 +663,14 @@ int blob_open(int fd, const unsigned char key[32], struct blob_reader **out,
 	err = read_layout(fd, &l, NULL, 0);
 	if (err)
 		goto out;
+	if (!blob_alg_available(l.info.alg)) {
+		log_warnx("blob: call %llu is sealed with %s, which this CPU "
+			  "cannot run (it needs AES-NI and PCLMUL)",
+			  (unsigned long long)l.info.call_num,
+			  blob_alg_name(l.info.alg));
+		err = ENOTSUP;
+		goto out;
+	}
 	sealed = malloc((size_t)l.meta_len + TAG_LEN);
 	plain = malloc((size_t)l.meta_len + 1);
 	if (!sealed || !plain) {
@@ -601,9 +683,8 @@ int blob_open(int fd, const unsigned char key[32], struct blob_reader **out,
 		goto out;
 	nonce_for(l.hdr, TRAILER_INDEX, nonce);
 	trailer_ad(l.hdr, l.info.plain_size, l.meta_len, ad);
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    plain, NULL, NULL, sealed, l.meta_len + TAG_LEN, ad,
-		    sizeof ad, nonce, key) != 0) {
+	if (aead_open(l.info.alg, plain, sealed, l.meta_len,
+		      sealed + l.meta_len, ad, sizeof ad, nonce, key) != 0) {
 		err = EBADMSG;
 		goto out;
 	}
@@ -616,6 +697,7 @@ int blob_open(int fd, const unsigned char key[32], struct blob_reader **out,
 	}
 	memcpy(r->key, key, KEY_LEN);
 	memcpy(r->hdr, l.hdr, BLOB_HEADER_LEN);
+	r->alg = l.info.alg;
 	r->call_num = l.info.call_num;
 	r->chunk_size = l.info.chunk_size;
 	r->plain_size = l.info.plain_size;

@@ -24,6 +24,7 @@ struct status {
 	char mounted_at[4096];     /* "" if not mounted */
 	struct catalog_summary sum;
 	int retention_months;
+	const char *cipher;        /* of new recordings */
 	int64_t next_expiry_ms;    /* -1: nothing will expire */
 	uint64_t pending;          /* spool files of incoming/ */
 	uint64_t quarantined;
@@ -90,6 +91,7 @@ static int gather(struct vault *v, struct status *s)
 	s->dir = vault_dir(v);
 	find_mount(s);
 	s->retention_months = vault_config(v)->retention_months;
+	s->cipher = blob_alg_name(vault_blob_alg(v));
 	rc = catalog_summary(c, clock_now_ms(), &s->sum);
 	if (rc) {
 		cli_error("catalog: %s", strerror(rc));
@@ -150,6 +152,7 @@ static void print_text(const struct status *s)
 	printf("pending:      %" PRIu64 " spool files of incoming/\n",
 	       s->pending);
 	printf("quarantine:   %" PRIu64 "\n", s->quarantined);
+	printf("cipher:       %s (new recordings)\n", s->cipher);
 	if (s->have_sweep) {
 		clock_format_rfc3339(s->sweep.at_ms, t);
 		if (s->sweep.call_num) {
@@ -204,7 +207,7 @@ static int print_json(const struct status *s)
 				    json_string(s->audit_why));
 	}
 	o = json_pack("{s:s, s:s?, s:I, s:I, s:I, s:I, s:o, s:o, s:i, s:I,"
-		      " s:I, s:o, s:o}",
+		      " s:I, s:s, s:o, s:o}",
 		      "vault", s->dir,
 		      "mounted_at", *s->mounted_at ? s->mounted_at : NULL,
 		      "calls", (json_int_t)s->sum.calls,
@@ -216,6 +219,7 @@ static int print_json(const struct status *s)
 		      "retention_months", s->retention_months,
 		      "pending", (json_int_t)s->pending,
 		      "quarantined", (json_int_t)s->quarantined,
+		      "cipher", s->cipher,
 		      "last_sweep", sweep ? sweep : json_null(),
 		      "audit", audit ? audit : json_null());
 	if (!o) {

@@ -177,7 +177,8 @@ int ingest_call_hooked(struct vault *v, const struct audio_source *audio,
 
 	rc = store_spool_create(vault_store(v), &sp);
 	if (!rc)
-		rc = blob_writer_new(sp.fd, key.b, rec.num, rec.day, &w);
+		rc = blob_writer_new(sp.fd, key.b, rec.num, rec.day,
+				     vault_blob_alg(v), &w);
 	if (rc) {
 		snprintf(err, errlen, "spool: %s", strerror(rc));
 		goto out;

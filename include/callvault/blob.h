@@ -1,8 +1,9 @@
 /* The encrypted container of one call (format: docs/format.md, version 1).
  *
  *   header (64 bytes, plain, authenticated as associated data everywhere)
- *   chunk 0 .. chunk n-1: XChaCha20-Poly1305 ciphertext of BLOB_CHUNK_SIZE
- *                         plaintext bytes (the last may be shorter) + tag
+ *   chunk 0 .. chunk n-1: AEAD ciphertext of BLOB_CHUNK_SIZE plaintext
+ *                         bytes (the last may be shorter) + tag; the AEAD
+ *                         is the header's algorithm, chosen by the writer
  *   trailer: sealed metadata, then plaintext size and a fixed footer
  *
  * Chunk nonces are the header's random base nonce XOR the chunk index; the
@@ -24,9 +25,14 @@
 #define BLOB_CHUNK_SIZE 65536
 #define BLOB_HEADER_LEN 64
 
+/* The header's algorithm field. */
+#define BLOB_ALG_XCHACHA20POLY1305 1
+#define BLOB_ALG_AES256GCM 2    /* needs AES-NI and PCLMUL (libsodium) */
+
 /* What can be read from a blob without a key. */
 struct blob_info {
 	uint16_t version;
+	uint16_t alg;           /* BLOB_ALG_* */
 	uint64_t call_num;
 	int32_t day;
 	uint32_t chunk_size;
@@ -39,12 +45,19 @@ struct blob_info {
  * a known version or its size is inconsistent. */
 int blob_peek(int fd, struct blob_info *info, char *err, size_t errlen);
 
+/* Whether this machine can seal and open blobs of algorithm `alg`. */
+int blob_alg_available(unsigned alg);
+
+/* "AES-256-GCM", "XChaCha20-Poly1305", or "unknown". */
+const char *blob_alg_name(unsigned alg);
+
 struct blob_writer;
 
-/* Starts writing a blob for call `num` of `day` into the empty file `fd`.
- * The key is copied. The writer does not own `fd`. */
+/* Starts writing a blob for call `num` of `day` into the empty file `fd`,
+ * sealed with `alg` (BLOB_ALG_*; ENOTSUP if this CPU cannot run it). The
+ * key is copied. The writer does not own `fd`. */
 int blob_writer_new(int fd, const unsigned char key[32], uint64_t num,
-		    int32_t day, struct blob_writer **out);
+		    int32_t day, unsigned alg, struct blob_writer **out);
 
 /* Appends plaintext; whole chunks are sealed and written at once, so memory
  * stays at one chunk. */
@@ -65,8 +78,10 @@ void blob_writer_free(struct blob_writer *w);
 struct blob_reader;
 
 /* Opens the blob in `fd` (the reader takes ownership of fd and closes it,
- * also when blob_open fails) with its call key, checking header, size and sealed trailer. EBADMSG if
- * anything fails to authenticate, EINVAL if it is not a blob. If `meta` is
+ * also when blob_open fails) with its call key, checking header, size and
+ * sealed trailer. EBADMSG if anything fails to authenticate, EINVAL if it
+ * is not a blob, ENOTSUP (logged) if this CPU cannot run its algorithm.
+ * If `meta` is
  * not NULL, *meta receives a malloc()ed copy of the metadata (NUL-terminated
  * for convenience) and *meta_len its length. */
 int blob_open(int fd, const unsigned char key[32], struct blob_reader **out,

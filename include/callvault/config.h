@@ -5,6 +5,14 @@
 
 #include <stddef.h>
 
+/* The cipher new recordings are sealed with; the numbers are the blob
+ * format's algorithm ids (docs/format.md). */
+enum config_cipher {
+	CONFIG_CIPHER_AUTO = 0,              /* AES-256-GCM if the CPU can */
+	CONFIG_CIPHER_XCHACHA20POLY1305 = 1,
+	CONFIG_CIPHER_AES256GCM = 2,
+};
+
 struct config {
 	char timezone[64];       /* "" = the system's zone */
 	int retention_months;    /* calendar months a call is kept; 6 */
@@ -15,6 +23,7 @@ struct config {
 	int grace_period_s;      /* incoming/ audio without metadata; 600 */
 	int sweep_interval_s;    /* retention sweeper period; 60 */
 	int log_level;           /* the daemon's: enum log_level; info */
+	int cipher;              /* enum config_cipher; auto */
 };
 
 void config_defaults(struct config *cfg);
@@ -30,5 +39,8 @@ int config_write(const struct config *cfg, const char *path);
 
 /* "error", "warning", "info", "debug" for an enum log_level value. */
 const char *config_log_level_name(int level);
+
+/* "auto", "xchacha20poly1305", "aes256gcm" for an enum config_cipher. */
+const char *config_cipher_name(int cipher);
 
 #endif

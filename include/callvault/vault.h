@@ -52,6 +52,10 @@ const char *vault_config_path(const struct vault *v);
 #define VAULT_ERASURE_LOG_SUFFIX ".erased"
 const char *vault_erasure_log(const struct vault *v);
 const struct config *vault_config(const struct vault *v);
+
+/* BLOB_ALG_* that new recordings are sealed with (callvault.conf's
+ * cipher, resolved for this CPU). */
+unsigned vault_blob_alg(const struct vault *v);
 const struct keyring *vault_keys(const struct vault *v);
 struct store *vault_store(struct vault *v);
 

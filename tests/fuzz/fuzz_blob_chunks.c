@@ -10,6 +10,8 @@
  *             2  truncated at offset
  *             3  header kept, everything after it replaced by the payload
  *                (random bytes as chunks of a valid header)
+ *   mode & 4     sealed with AES-256-GCM (where the CPU has it), else
+ *                XChaCha20-Poly1305
  *
  * Properties: an unchanged blob opens, gives back exactly its plaintext
  * and metadata, and verifies; a changed one never gives a byte that was
@@ -38,13 +40,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static int write_blob(int fd, const uint8_t *plain, size_t plain_len,
-		      const uint8_t *meta, size_t meta_len)
+static int write_blob(int fd, unsigned alg, const uint8_t *plain,
+		      size_t plain_len, const uint8_t *meta, size_t meta_len)
 {
 	struct blob_writer *w;
 	int rc;
 
-	rc = blob_writer_new(fd, fuzz_key, 184, 20000, &w);
+	rc = blob_writer_new(fd, fuzz_key, 184, 20000, alg, &w);
 	if (rc)
 		return rc;
 	/* Odd-sized writes: the writer's chunk buffering is under test
@@ -101,13 +103,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *plain = NULL, *got = NULL;
 	char *meta = NULL;
 	size_t got_meta_len = 0;
-	unsigned mode;
+	unsigned mode, alg;
 	int fd, changed, rc;
 
 	if (size < HDR_LEN)
 		return 0;
 	plen = size - HDR_LEN;
 	mode = data[0] % 4;
+	alg = (data[0] & 4) && blob_alg_available(BLOB_ALG_AES256GCM) ?
+		      BLOB_ALG_AES256GCM :
+		      BLOB_ALG_XCHACHA20POLY1305;
 	meta_len = plen ? data[7] % (plen + 1) : 0;
 	step = 1 + (size_t)data[8] * 521;
 
@@ -134,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fd = memfd_create("fuzz-blob", MFD_CLOEXEC);
 	if (fd < 0)
 		goto out;
-	rc = write_blob(fd, plain, plain_len, payload, meta_len);
+	rc = write_blob(fd, alg, plain, plain_len, payload, meta_len);
 	FUZZ_ASSERT(rc == 0);
 	changed = tamper(fd, mode, (uint32_t)data[2] | (uint32_t)data[3] << 8 |
 			 (uint32_t)data[4] << 16 | (uint32_t)data[5] << 24,

@@ -454,3 +454,76 @@ def test_sigterm_unmounts_cleanly(small, mount):
         raise AssertionError("daemon still running 10 s after SIGTERM")
     assert rc == 0, "exit %d after SIGTERM:\n%s" % (rc, m.log_text())
     assert not H.is_mounted(m.mnt), "still mounted after SIGTERM"
+
+
+def cpu_has_aes256gcm():
+    """What libsodium needs for AES-256-GCM: AES-NI and PCLMULQDQ."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return {"aes", "pclmulqdq"} <= flags
+    return False
+
+
+def blob_alg(v, c):
+    """The algorithm field of a call's blob header (docs/format.md)."""
+    with open(os.path.join(v.path, "blobs", c.day(), c.id + ".cvb"),
+              "rb") as f:
+        hdr = f.read(12)
+    assert hdr[:8] == b"CVBLOB\r\n", hdr
+    return int.from_bytes(hdr[10:12], "little")
+
+
+def test_cipher_of_new_recordings(tmp_root, audio, mount):
+    """callvault.conf's cipher decides how new recordings are sealed; a
+    vault holding both ciphers plays them all, and verify checks both."""
+    v = H.standard_vault(tmp_root, audio)
+    made = []
+    for cipher, hh in (("xchacha20poly1305", 9), ("auto", 10),
+                       ("aes256gcm", 11)):
+        v.set_config("cipher", cipher)
+        if cipher == "aes256gcm" and not cpu_has_aes256gcm():
+            p = cv("import", v.path, audio.make("pcm8k")[0], check=1)
+            assert "AES-NI" in H.one_error_line(p), p.stderr
+            continue
+        made.append((cipher, v.import_call(audio, "long", AINO["login"],
+                                           H.day_at(1, hh))))
+    aes = cpu_has_aes256gcm()
+    want = {"xchacha20poly1305": 1, "auto": 2 if aes else 1,
+            "aes256gcm": 2}
+    for cipher, c in made:
+        assert blob_alg(v, c) == want[cipher], cipher
+    p = cv("verify", v.path)
+    assert "%d calls verified, 0 bad" % len(made) in p.stdout, p.stdout
+
+    m = mount(v)
+    out = os.path.join(tmp_root, "out")
+    os.mkdir(out)
+    os.chmod(out, 0o777)
+    for cipher, c in made:
+        r = probe(ADMIN, "pread", m.path(c.rel()), 50, 4321)
+        assert r["size"] > 2 * 65536, cipher
+        assert r["bad"] == [], (cipher, r["bad"][:5])
+        dst = os.path.join(out, cipher + ".opus")
+        p = as_user(ADMIN, ADMIN, [], ["cp", m.path(c.rel()), dst])
+        assert p.returncode == 0, p.stderr
+        p = H.run(["opusinfo", dst])
+        assert p.returncode == 0, (cipher, p.stdout + p.stderr)
+        assert abs(H.ffprobe_duration(dst) - c.seconds) <= 0.05, cipher
+
+    # status says what new recordings get.
+    for cipher, name in (("auto", "AES-256-GCM" if aes else
+                          "XChaCha20-Poly1305"),
+                         ("xchacha20poly1305", "XChaCha20-Poly1305")):
+        v.set_config("cipher", cipher)
+        s = json.loads(cv("status", v.path, "--json").stdout)
+        assert s["cipher"] == name, (cipher, s["cipher"])
+        assert "cipher:       %s (new recordings)" % name in \
+            cv("status", v.path).stdout
+
+    # A cipher no one knows stops the vault from opening, naming the key.
+    v.set_config("cipher", "rot13")
+    p = cv("verify", v.path, check=1)
+    line = H.one_error_line(p)
+    assert "callvault.conf" in line and "cipher" in line, line

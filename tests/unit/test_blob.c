@@ -1,5 +1,6 @@
 /* blob: round trips at the chunk edges, random-access reads, every kind of
- * tampering, and concurrent readers. */
+ * tampering, and concurrent readers, for each cipher; each cipher's chunks
+ * and trailer as docs/format.md describes them. */
 #include "callvault/blob.h"
 #include "test.h"
 
@@ -17,6 +18,9 @@
 #define CS BLOB_CHUNK_SIZE
 #define TAG 16
 #define BIG (5 * CS + 17)
+
+/* The cipher write_blob() seals with; the tests run once for each. */
+static unsigned alg = BLOB_ALG_XCHACHA20POLY1305;
 
 static char tmpdir[256];
 static char pathbuf[512];
@@ -65,7 +69,7 @@ static int write_blob(const char *path, const unsigned char key[32],
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errno;
-	err = blob_writer_new(fd, key, num, day, &w);
+	err = blob_writer_new(fd, key, num, day, alg, &w);
 	while (!err && done < size) {
 		size_t n = randombytes_uniform(3 * CS / 2) + 1;
 		if (n > size - done)
@@ -161,6 +165,7 @@ static void test_round_trip(void)
 		fd = open(p, O_RDONLY | O_CLOEXEC);
 		CHECK(blob_peek(fd, &info, why, sizeof why) == 0);
 		CHECK_INT(info.version, 1);
+		CHECK_INT(info.alg, alg);
 		CHECK_INT(info.call_num, 42);
 		CHECK_INT(info.day, 20000);
 		CHECK_INT(info.chunk_size, CS);
@@ -527,13 +532,20 @@ static void test_reuse_after_close(void)
 	unsigned char ka[32], kb[32], buf[100];
 	unsigned char *da = random_data(2 * CS), *db = random_data(2 * CS);
 	struct blob_reader *r = NULL, *many[40] = { NULL };
+	unsigned save = alg;
 
 	randombytes_buf(ka, sizeof ka);
 	randombytes_buf(kb, sizeof kb);
 	CHECK(write_blob(path_of("b.cvb"), ka, 1, 20001, da, 2 * CS, NULL,
 			 NULL) == 0);
+	/* The other blob in the other cipher, where the CPU has both: a
+	 * reader of one is reused for the other. */
+	if (blob_alg_available(BLOB_ALG_AES256GCM))
+		alg = alg == BLOB_ALG_AES256GCM ? BLOB_ALG_XCHACHA20POLY1305 :
+						  BLOB_ALG_AES256GCM;
 	CHECK(write_blob(path_of("c.cvb"), kb, 2, 20001, db, 2 * CS, NULL,
 			 NULL) == 0);
+	alg = save;
 	for (int round = 0; round < 3; round++) {
 		/* A partial read fills the reader's chunk cache. */
 		CHECK_INT(open_blob(path_of("b.cvb"), ka, &r), 0);
@@ -586,7 +598,148 @@ static void test_reuse_after_close(void)
 	free(db);
 }
 
+/* Chunk 0 and the trailer open with nothing but libsodium and
+ * docs/format.md: the nonce is the header's base nonce (its first 12 bytes
+ * for AES-256-GCM) with bytes 0..7 XORed with the index, the AD the header
+ * and the index (and the last-chunk flag, or P and M for the trailer). */
+static int open_by_the_spec(const char *path, const unsigned char key[32],
+			    unsigned a, const unsigned char *ref, size_t size,
+			    const char *meta)
+{
+	size_t mlen = strlen(meta), clen = size < CS ? size : CS;
+	unsigned char hdr[BLOB_HEADER_LEN], nonce[24], ad[BLOB_HEADER_LEN + 12];
+	unsigned char *c = malloc(CS + TAG), *m = malloc(CS + 1);
+	uint64_t n = size ? (size + CS - 1) / CS : 1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc, ok = 0;
+
+	if (fd < 0 || !c || !m ||
+	    pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+	    pread(fd, c, clen + TAG, BLOB_HEADER_LEN) != (ssize_t)(clen + TAG))
+		goto out;
+	memcpy(nonce, hdr + 28, 24); /* chunk 0: XOR with le64(0) */
+	memcpy(ad, hdr, BLOB_HEADER_LEN);
+	memset(ad + BLOB_HEADER_LEN, 0, 8);
+	ad[BLOB_HEADER_LEN + 8] = n == 1;
+	rc = a == BLOB_ALG_AES256GCM ?
+		     crypto_aead_aes256gcm_decrypt_detached(
+			     m, NULL, c, clen, c + clen, ad,
+			     BLOB_HEADER_LEN + 9, nonce, key) :
+		     crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+			     m, NULL, c, clen, c + clen, ad,
+			     BLOB_HEADER_LEN + 9, nonce, key);
+	if (rc != 0 || memcmp(m, ref, clen) != 0)
+		goto out;
+	/* The trailer: index 2^64 - 1, AD header || le64(P) || le32(M). */
+	if (pread(fd, c, mlen + TAG,
+		  (off_t)(BLOB_HEADER_LEN + size + n * TAG)) !=
+	    (ssize_t)(mlen + TAG))
+		goto out;
+	for (int i = 0; i < 8; i++) {
+		nonce[i] = hdr[28 + i] ^ 0xff;
+		ad[BLOB_HEADER_LEN + i] = (unsigned char)(size >> (8 * i));
+	}
+	for (int i = 0; i < 4; i++)
+		ad[BLOB_HEADER_LEN + 8 + i] = (unsigned char)(mlen >> (8 * i));
+	rc = a == BLOB_ALG_AES256GCM ?
+		     crypto_aead_aes256gcm_decrypt_detached(
+			     m, NULL, c, mlen, c + mlen, ad,
+			     BLOB_HEADER_LEN + 12, nonce, key) :
+		     crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+			     m, NULL, c, mlen, c + mlen, ad,
+			     BLOB_HEADER_LEN + 12, nonce, key);
+	ok = rc == 0 && memcmp(m, meta, mlen) == 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(c);
+	free(m);
+	return ok;
+}
+
+/* What the header's algorithm field does: it is reported, it decides the
+ * cipher (as the format says), it is authenticated, and an unknown one is
+ * refused without a key. */
+static void test_algorithms(void)
+{
+	static const unsigned algs[] = { BLOB_ALG_XCHACHA20POLY1305,
+					 BLOB_ALG_AES256GCM };
+	unsigned char key[32], *ref = random_data(2 * CS + 5);
+	const char *p = path_of("a.cvb");
+	struct blob_reader *r = NULL;
+	struct blob_info info;
+	char why[128];
+	int fd;
+
+	randombytes_buf(key, sizeof key);
+	CHECK(blob_alg_available(BLOB_ALG_XCHACHA20POLY1305));
+	CHECK(!blob_alg_available(0) && !blob_alg_available(3));
+	CHECK_STR(blob_alg_name(BLOB_ALG_AES256GCM), "AES-256-GCM");
+	CHECK_INT(blob_writer_new(-1, key, 1, 1, 3, (struct blob_writer **)
+				  &r), ENOTSUP);
+	for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++) {
+		unsigned char other[2] = { 0, 0 };
+		size_t sizes[] = { 0, 100, 2 * CS + 5 };
+
+		if (!blob_alg_available(algs[i])) {
+			fprintf(stderr, "  (%s: not on this CPU)\n",
+				blob_alg_name(algs[i]));
+			continue;
+		}
+		alg = algs[i];
+		for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+			CHECK_INT(write_blob(p, key, 9, 20000, ref, sizes[s],
+					     "{\"m\":1}", NULL), 0);
+			CHECK(open_by_the_spec(p, key, alg, ref, sizes[s],
+					       "{\"m\":1}"));
+		}
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+		CHECK_INT(blob_peek(fd, &info, why, sizeof why), 0);
+		CHECK_INT(info.alg, alg);
+		close(fd);
+		/* Read as the other cipher: the header is in every AD. */
+		other[0] = alg == BLOB_ALG_AES256GCM ? 1 : 2;
+		fd = open(p, O_RDWR | O_CLOEXEC);
+		CHECK_INT(pwrite(fd, other, 2, 10), 2);
+		close(fd);
+		if (blob_alg_available(other[0]))
+			CHECK_INT(open_blob(p, key, &r), EBADMSG);
+		CHECK(r == NULL);
+		/* An algorithm no reader knows. */
+		other[0] = 3;
+		fd = open(p, O_RDWR | O_CLOEXEC);
+		CHECK_INT(pwrite(fd, other, 2, 10), 2);
+		CHECK_INT(blob_peek(fd, &info, why, sizeof why), EINVAL);
+		CHECK_STR(why, "unsupported blob algorithm");
+		close(fd);
+		CHECK_INT(open_blob(p, key, &r), EINVAL);
+	}
+	alg = BLOB_ALG_XCHACHA20POLY1305;
+	free(ref);
+}
+
+/* Every test again with blobs sealed with AES-256-GCM, the cipher new
+ * recordings get where the CPU has it. */
+static void test_all_aes256gcm(void)
+{
+	if (!blob_alg_available(BLOB_ALG_AES256GCM)) {
+		fprintf(stderr, "  (AES-256-GCM: not on this CPU; skipped)\n");
+		return;
+	}
+	alg = BLOB_ALG_AES256GCM;
+	test_round_trip();
+	test_tamper_header();
+	test_tamper_chunk();
+	test_tamper_trailer();
+	test_swaps();
+	test_truncate_extend();
+	test_wrong_key_and_garbage();
+	test_concurrent();
+	test_reuse_after_close();
+	alg = BLOB_ALG_XCHACHA20POLY1305;
+}
+
 TEST_MAIN("blob", T(test_round_trip), T(test_tamper_header),
 	  T(test_tamper_chunk), T(test_tamper_trailer), T(test_swaps),
 	  T(test_truncate_extend), T(test_wrong_key_and_garbage),
-	  T(test_concurrent), T(test_reuse_after_close))
+	  T(test_concurrent), T(test_reuse_after_close), T(test_algorithms),
+	  T(test_all_aes256gcm))

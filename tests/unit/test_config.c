@@ -50,6 +50,7 @@ static void check_defaults(const struct config *c)
 	CHECK_STR(c->trunk_prefix, "0");
 	CHECK_INT(c->grace_period_s, 600);
 	CHECK_INT(c->sweep_interval_s, 60);
+	CHECK_INT(c->cipher, CONFIG_CIPHER_AUTO);
 }
 
 static void defaults(void)
@@ -89,7 +90,8 @@ static void full_file(void)
 		   "country_code = 46\n"
 		   "trunk_prefix =\n"
 		   "grace_period = 86400\n"
-		   "sweep_interval = 1\n");
+		   "sweep_interval = 1\n"
+		   "cipher = xchacha20poly1305\n");
 	config_defaults(&c);
 	CHECK_INT(config_load(&c, path, err, sizeof err), 0);
 	CHECK_STR(err, "");
@@ -101,6 +103,7 @@ static void full_file(void)
 	CHECK_STR(c.trunk_prefix, "");
 	CHECK_INT(c.grace_period_s, 86400);
 	CHECK_INT(c.sweep_interval_s, 1);
+	CHECK_INT(c.cipher, CONFIG_CIPHER_XCHACHA20POLY1305);
 }
 
 /* Keys not in the file keep their defaults. */
@@ -152,6 +155,9 @@ static void bad_values(void)
 		{ "grace_period = 86401", "grace_period" },
 		{ "sweep_interval = 0", "sweep_interval" },
 		{ "sweep_interval = 3601", "sweep_interval" },
+		{ "cipher = aes", "cipher" },
+		{ "cipher = AES256GCM", "cipher" },
+		{ "cipher = ", "cipher" },
 		{ "timezone = Europe/../../etc/passwd", "timezone" },
 		{ "timezone = /etc/localtime", "timezone" },
 		{ "timezone = Europe Helsinki", "timezone" },
@@ -262,6 +268,7 @@ static void write_then_load(void)
 	snprintf(c.trunk_prefix, sizeof c.trunk_prefix, "%s", "");
 	c.grace_period_s = 10;
 	c.sweep_interval_s = 3600;
+	c.cipher = CONFIG_CIPHER_AES256GCM;
 	umask(022);
 	CHECK_INT(config_write(&c, path), 0);
 	CHECK_INT(stat(path, &st), 0);
@@ -285,6 +292,7 @@ static void write_then_load(void)
 	CHECK(strstr(buf, "\ntrunk_prefix =\n") != NULL);
 	CHECK(strstr(buf, "\ngrace_period = 10\n") != NULL);
 	CHECK(strstr(buf, "\nsweep_interval = 3600\n") != NULL);
+	CHECK(strstr(buf, "\ncipher = aes256gcm\n") != NULL);
 	CHECK(strstr(buf, "\n# ") != NULL);
 
 	/* Never overwrites. */
