@@ -527,3 +527,16 @@ def test_cipher_of_new_recordings(tmp_root, audio, mount):
     p = cv("verify", v.path, check=1)
     line = H.one_error_line(p)
     assert "callvault.conf" in line and "cipher" in line, line
+
+
+def test_readahead_raised_at_first_open(small, mount):
+    """The kernel reads ahead 128 KiB on a FUSE mount; the daemon raises
+    its mount's to 1 MiB once INIT is done (at the first open), so that
+    sequential readers get 1 MiB READs (docs/performance.md)."""
+    m = mount(small)
+    dev = os.stat(m.mnt, follow_symlinks=False).st_dev
+    ra = "/sys/class/bdi/%d:%d/read_ahead_kb" % (os.major(dev),
+                                                  os.minor(dev))
+    assert probe(ADMIN, "read", m.path(small.calls[0].rel()))["errno"] == 0
+    with open(ra) as f:
+        assert int(f.read()) == 1024, ra
