@@ -171,6 +171,22 @@ static int parse_long(const char *s, long min, long max, long *out)
 	return 0;
 }
 
+/* A value that is one of names[0..n): *out = its index, 1; else the
+ * error `expect`, 0 (inih's handler convention). */
+static int parse_named(struct config_parse *p, const char *value,
+		       const char *const *names, int n, int *out,
+		       const char *expect)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcmp(value, names[i]) == 0) {
+			*out = i;
+			return 1;
+		}
+	}
+	parse_fail(p, "%s", expect);
+	return 0;
+}
+
 static int only_digits(const char *s)
 {
 	for (; *s; s++)
@@ -250,26 +266,15 @@ static int config_handler(void *user, const char *section, const char *name,
 			 value);
 		return 1;
 	case KEY_LOG_LEVEL:
-		for (int l = LOG_LEVEL_ERR; l <= LOG_LEVEL_DEBUG; l++) {
-			if (strcmp(value, log_level_names[l]) == 0) {
-				cfg->log_level = l;
-				return 1;
-			}
-		}
-		parse_fail(p, "log_level must be error, warning, info or "
-			   "debug");
-		return 0;
+		return parse_named(p, value, log_level_names,
+				   LOG_LEVEL_DEBUG + 1, &cfg->log_level,
+				   "log_level must be error, warning, info or "
+				   "debug");
 	case KEY_CIPHER:
-		for (int c = CONFIG_CIPHER_AUTO; c <= CONFIG_CIPHER_AES256GCM;
-		     c++) {
-			if (strcmp(value, cipher_names[c]) == 0) {
-				cfg->cipher = c;
-				return 1;
-			}
-		}
-		parse_fail(p, "cipher must be auto, aes256gcm or "
-			   "xchacha20poly1305");
-		return 0;
+		return parse_named(p, value, cipher_names,
+				   CONFIG_CIPHER_AES256GCM + 1, &cfg->cipher,
+				   "cipher must be auto, aes256gcm or "
+				   "xchacha20poly1305");
 	}
 
 	if (parse_long(value, config_keys[k].min, config_keys[k].max, &v)) {

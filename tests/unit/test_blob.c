@@ -598,6 +598,19 @@ static void test_reuse_after_close(void)
 	free(db);
 }
 
+/* libsodium's detached decryption for blob algorithm `a`; the nonce is
+ * 24 bytes, of which AES-256-GCM reads 12. */
+static int spec_decrypt(unsigned a, unsigned char *m, const unsigned char *c,
+			size_t len, const unsigned char *ad, size_t adlen,
+			const unsigned char *nonce, const unsigned char *key)
+{
+	if (a == BLOB_ALG_AES256GCM)
+		return crypto_aead_aes256gcm_decrypt_detached(
+			m, NULL, c, len, c + len, ad, adlen, nonce, key);
+	return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+		m, NULL, c, len, c + len, ad, adlen, nonce, key);
+}
+
 /* Chunk 0 and the trailer open with nothing but libsodium and
  * docs/format.md: the nonce is the header's base nonce (its first 12 bytes
  * for AES-256-GCM) with bytes 0..7 XORed with the index, the AD the header
@@ -620,13 +633,7 @@ static int open_by_the_spec(const char *path, const unsigned char key[32],
 	memcpy(ad, hdr, BLOB_HEADER_LEN);
 	memset(ad + BLOB_HEADER_LEN, 0, 8);
 	ad[BLOB_HEADER_LEN + 8] = n == 1;
-	rc = a == BLOB_ALG_AES256GCM ?
-		     crypto_aead_aes256gcm_decrypt_detached(
-			     m, NULL, c, clen, c + clen, ad,
-			     BLOB_HEADER_LEN + 9, nonce, key) :
-		     crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-			     m, NULL, c, clen, c + clen, ad,
-			     BLOB_HEADER_LEN + 9, nonce, key);
+	rc = spec_decrypt(a, m, c, clen, ad, BLOB_HEADER_LEN + 9, nonce, key);
 	if (rc != 0 || memcmp(m, ref, clen) != 0)
 		goto out;
 	/* The trailer: index 2^64 - 1, AD header || le64(P) || le32(M). */
@@ -640,13 +647,7 @@ static int open_by_the_spec(const char *path, const unsigned char key[32],
 	}
 	for (int i = 0; i < 4; i++)
 		ad[BLOB_HEADER_LEN + 8 + i] = (unsigned char)(mlen >> (8 * i));
-	rc = a == BLOB_ALG_AES256GCM ?
-		     crypto_aead_aes256gcm_decrypt_detached(
-			     m, NULL, c, mlen, c + mlen, ad,
-			     BLOB_HEADER_LEN + 12, nonce, key) :
-		     crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-			     m, NULL, c, mlen, c + mlen, ad,
-			     BLOB_HEADER_LEN + 12, nonce, key);
+	rc = spec_decrypt(a, m, c, mlen, ad, BLOB_HEADER_LEN + 12, nonce, key);
 	ok = rc == 0 && memcmp(m, meta, mlen) == 0;
 out:
 	if (fd >= 0)
