@@ -912,6 +912,27 @@ static void cv_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	caller_put(&cl);
 }
 
+/* fstat() of an open encrypted/catalog.snapshot: the size and times of
+ * the version that descriptor reads, which a refresh may have replaced
+ * since (a backup tool that reads st_size bytes must get them all). */
+static void snapshot_handle_attr(const struct fuse_file_info *fi,
+				 struct stat *st)
+{
+	const struct fs_file *f;
+	struct stat real;
+
+	if (!fi || !fi->fh)
+		return;
+	f = (const struct fs_file *)(uintptr_t)fi->fh;
+	if (f->kind != TREE_ENC_SNAPSHOT || fstat(f->fd, &real) != 0)
+		return;
+	st->st_size = real.st_size;
+	st->st_blocks = (st->st_size + 511) / 512;
+	st->st_mtim = real.st_mtim;
+	st->st_atim = real.st_mtim;
+	st->st_ctim = real.st_ctim;
+}
+
 static void cv_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -922,15 +943,18 @@ static void cv_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 	int rc;
 
-	(void)fi;
 	caller_get(req, &cl);
 	tree_decode(ino, &n);
 	rc = node_visible(&cl, &n, &rec);
-	if (!rc)
+	if (!rc) {
 		rc = node_attr(fs, &cl, &n, &rec, &st);
-	else if (rc == ENOENT && (n.kind == TREE_OPUS || n.kind == TREE_JSON ||
-				  n.kind == TREE_ENC_BLOB))
+		if (!rc && n.kind == TREE_ENC_SNAPSHOT)
+			snapshot_handle_attr(fi, &st);
+	} else if (rc == ENOENT && (n.kind == TREE_OPUS ||
+				    n.kind == TREE_JSON ||
+				    n.kind == TREE_ENC_BLOB)) {
 		rc = open_attr(fs, ino, cl.p.uid, &st);
+	}
 	if (rc)
 		fuse_reply_err(req, rc);
 	else
@@ -1251,11 +1275,16 @@ static int enc_open(struct fs *fs, struct caller *cl,
 	} else {
 		struct stat st;
 		/* The open serves the current snapshot, the one the
-		 * caller's last stat described (or a newer one). */
+		 * caller's last stat described (or a newer one). A refresh
+		 * replaces the file, and this descriptor keeps reading the
+		 * version it opened: its reads bypass the page cache, which
+		 * readers of other versions share (one inode), and its
+		 * fstat() describes that version (cv_getattr). */
 		rc = snapshot_cache_stat(fs->snap, cl->now_ms, &st);
 		if (!rc)
 			rc = snapshot_cache_open(fs->snap, &f->fd);
 		fi->keep_cache = 0;
+		fi->direct_io = 1;
 	}
 	if (rc) {
 		free(f);

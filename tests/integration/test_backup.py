@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -299,3 +300,72 @@ def test_expired_blob_disappears(tmp_root, audio, mount):
     if old.day() != keep.day():
         assert old.day() not in r[2]["names"]
     assert r[3]["errno"] == 0
+
+
+# Holds encrypted/catalog.snapshot open across a refresh of it: what it
+# read at once through another descriptor, then the end (lseek) and the
+# rest of the open one, which must be the same version, and a fresh open.
+SNAPSHOT_HOLDER = r'''
+import hashlib, json, os, sys
+p = sys.argv[1]
+with open(p, "rb") as f:
+    first = f.read()
+fd = os.open(p, os.O_RDONLY)
+head = os.read(fd, 4096)
+print(json.dumps({"size": os.fstat(fd).st_size, "len": len(first)}),
+      flush=True)
+sys.stdin.readline()                 # the test has refreshed the snapshot
+size = os.lseek(fd, 0, os.SEEK_END)
+os.lseek(fd, len(head), os.SEEK_SET)
+rest = b""
+while True:
+    b = os.read(fd, 65536)
+    if not b:
+        break
+    rest += b
+os.close(fd)
+with open(p, "rb") as f:
+    now = f.read()
+print(json.dumps({"size": size, "same": head + rest == first,
+                  "len": len(head + rest), "new_len": len(now),
+                  "new_stat": os.stat(p).st_size,
+                  "new_differs": now != first}), flush=True)
+'''
+
+
+def test_open_snapshot_keeps_its_version(bk):
+    """A refresh replaces catalog.snapshot (at most every 30 s). A backup
+    tool that has it open keeps reading the version it opened, whole and
+    unmixed with the new one (its reads bypass the shared page cache), and
+    its end is that version's (lseek SEEK_END asks with the handle); a new
+    open gets the new version. (fstat() cannot be told apart: FUSE asks for
+    the attributes of an inode, not of a descriptor.)"""
+    v, m, _ = bk
+    snap = m.path("encrypted/catalog.snapshot")
+    proc = subprocess.Popen(
+        H.setpriv_argv(*BACKUP, [H.PY, "-I", "-c", SNAPSHOT_HOLDER, snap]),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=H.USER_ENV)
+    try:
+        before = json.loads(proc.stdout.readline())
+        assert before["size"] == before["len"] > 0, before
+        # Grow the catalog by some pages, then wait out the refresh
+        # interval: the next look at the snapshot makes a larger one.
+        for i in range(6):
+            cv("amend", v.path, v.calls[i % 3].id, "--note",
+               "%d: %s" % (i, "a long note " * 330))
+        time.sleep(31)
+        r = H.xprobe(*BACKUP, [["stat", snap]])
+        assert r[0]["errno"] == 0
+        assert r[0]["size"] != before["size"], "the snapshot did not change"
+        out, err = proc.communicate("go\n", timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    after = json.loads(out)
+    assert after["size"] == before["size"], after
+    assert after["same"] and after["len"] == before["size"], after
+    assert after["new_differs"], after
+    assert after["new_len"] == after["new_stat"] == r[0]["size"], after
