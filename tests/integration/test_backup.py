@@ -317,12 +317,7 @@ print(json.dumps({"size": os.fstat(fd).st_size, "len": len(first)}),
 sys.stdin.readline()                 # the test has refreshed the snapshot
 size = os.lseek(fd, 0, os.SEEK_END)
 os.lseek(fd, len(head), os.SEEK_SET)
-rest = b""
-while True:
-    b = os.read(fd, 65536)
-    if not b:
-        break
-    rest += b
+rest = b"".join(iter(lambda: os.read(fd, 65536), b""))
 os.close(fd)
 with open(p, "rb") as f:
     now = f.read()
