@@ -1361,7 +1361,10 @@ static void fs_raise_readahead(struct fs *fs)
 	FILE *f;
 	int rc;
 
-	if (atomic_exchange(&fs->readahead_set, 1) || !fs->mountpoint)
+	/* Every open comes here: a load, so that only the first one
+	 * writes the shared flag. */
+	if (atomic_load(&fs->readahead_set) ||
+	    atomic_exchange(&fs->readahead_set, 1) || !fs->mountpoint)
 		return;
 	rc = mount_device(fs, dev, sizeof dev);
 	if (!rc) {
